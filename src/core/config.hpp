@@ -1,0 +1,73 @@
+// config.hpp — everything that parameterizes a core::node: identity, the ring it forms, windows,
+// limits and timers. Plain data; the daemon fills it from spread.conf, the simulator from its
+// options. docs/protocol.md "Timers and windows" explains each trade-off.
+// Thread-safety: a value type.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "wire/types.hpp"
+
+namespace chorus::core {
+
+using wire::conf_hash;
+using wire::msg_id;
+using wire::node_id;
+using wire::ring_id;
+using wire::seq_t;
+using wire::service;
+
+// Time enters the core only as arguments (DESIGN §2). `clock` has no now(): it only gives
+// time_point and duration a type of their own.
+struct clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<clock>;
+  static constexpr bool is_steady = true;
+};
+using time_point = clock::time_point;
+using duration = clock::duration;
+using namespace std::chrono_literals;
+
+struct config {
+  node_id self{};
+  // The ring's members in ring order (the token goes from members[i] to members[i+1]).
+  // Fixed for the life of the node until membership (issue 3) replaces it. Must contain `self`.
+  std::vector<node_id> members;
+  ring_id ring{};
+  conf_hash hash{};
+
+  // --- packets and messages ---
+  // Largest datagram the node produces (headers included). 1400 fits an Ethernet MTU.
+  std::size_t packet_bytes_max = 1400;
+  // Largest client message accepted by submit(); larger ones are refused, not truncated.
+  std::size_t message_bytes_max = 16u << 20;
+  // Bytes of submitted messages waiting for the token; submit() says would_block beyond it.
+  std::size_t send_queue_bytes_max = 64u << 20;
+
+  // --- flow control (Totem §3.5) ---
+  // Packets (new + retransmitted) all daemons together may broadcast in one token rotation.
+  std::uint32_t window_global = 1024;
+  // Packets one daemon may broadcast in one token visit.
+  std::uint32_t window_personal = 256;
+  // Of a visit's new packets, how many are sent after the token is passed (Accelerated Ring).
+  // 0 turns acceleration off.
+  std::uint32_t window_accelerated = 64;
+  // Largest gap the ring allows between seq and aru: bounds every daemon's receive buffer.
+  std::uint32_t outstanding_max = 4096;
+  // Retransmission requests one daemon adds to the token per visit.
+  std::uint32_t rtr_per_visit_max = 256;
+
+  // --- timers ---
+  // Resend the token to the successor if no sign of it moving on arrives within this time.
+  duration token_retransmit = 5ms;
+  // An idle ring parks the token this long at each holder before passing it on (0: never park,
+  // the token circulates as fast as the network allows). A single daemon always parks when idle.
+  duration token_hold = 0ms;
+};
+
+}  // namespace chorus::core

@@ -1,0 +1,210 @@
+#include "wire/packet.hpp"
+
+#include <string>
+
+namespace chorus::wire {
+namespace {
+
+using util::errc;
+using util::status;
+
+status fail(errc c, std::string what) { return status(c, std::move(what)); }
+
+bool known_type(std::uint8_t t) noexcept { return t >= 1 && t <= 4; }
+
+ring_id read_ring(util::byte_reader& r) {
+  ring_id id;
+  id.rep = node_id{r.u32()};
+  id.counter = r.u64();
+  return id;
+}
+
+void write_ring(const ring_id& id, util::byte_writer& w) {
+  w.u32(id.rep.value);
+  w.u64(id.counter);
+}
+
+util::result<header> read_header(util::byte_reader& r) {
+  if (r.remaining() < header_bytes) return fail(errc::truncated, "packet shorter than its header");
+  const std::uint16_t magic = r.u16();
+  if (magic != packet_magic) return fail(errc::malformed, "bad magic");
+  header h;
+  h.version = r.u8();
+  const std::uint8_t type = r.u8();
+  h.sender = node_id{r.u32()};
+  h.hash = conf_hash{r.u64()};
+  if (h.version != protocol_version)
+    return fail(errc::unsupported, "protocol version " + std::to_string(h.version));
+  if (!known_type(type)) return fail(errc::malformed, "unknown packet type " + std::to_string(type));
+  h.type = static_cast<packet_type>(type);
+  return h;
+}
+
+util::result<header> read_header_of(util::byte_reader& r, packet_type want) {
+  auto h = read_header(r);
+  if (h && h->type != want) return fail(errc::malformed, "unexpected packet type");
+  return h;
+}
+
+status check_end(const util::byte_reader& r) {
+  if (!r.ok()) return fail(errc::truncated, "packet ends inside a field");
+  if (r.remaining() != 0) return fail(errc::malformed, "trailing bytes after packet");
+  return {};
+}
+
+}  // namespace
+
+util::result<header> decode_header(std::span<const std::byte> in) {
+  util::byte_reader r(in);
+  return read_header(r);
+}
+
+util::result<data_packet> decode_data(std::span<const std::byte> in) {
+  if (in.size() > datagram_bytes_max) return fail(errc::too_large, "datagram above 65507 bytes");
+  util::byte_reader r(in);
+  auto h = read_header_of(r, packet_type::data);
+  if (!h) return h.error();
+  data_packet p;
+  p.hdr = *h;
+  p.ring = read_ring(r);
+  p.seq = seq_t{r.u64()};
+  const std::uint16_t count = r.u16();
+  if (!r.ok()) return fail(errc::truncated, "data packet shorter than its prefix");
+  if (p.seq.value == 0) return fail(errc::malformed, "data packet with seq 0");
+  // Each item needs at least its header: reject impossible counts before allocating.
+  if (count > r.remaining() / item_header_bytes)
+    return fail(errc::truncated, "item count exceeds packet size");
+  p.items.reserve(count);
+  for (std::uint16_t i = 0; i < count; ++i) {
+    item it;
+    const std::uint8_t svc = r.u8();
+    it.id = msg_id{r.u64()};
+    it.total_bytes = r.u32();
+    it.offset = r.u32();
+    const std::uint32_t len = r.u32();
+    if (!r.ok()) return fail(errc::truncated, "item header cut short");
+    if (svc > service_max) return fail(errc::malformed, "unknown service " + std::to_string(svc));
+    it.svc = static_cast<service>(svc);
+    if (it.id.value == 0) return fail(errc::malformed, "item with message id 0");
+    if (it.total_bytes > message_bytes_max) return fail(errc::too_large, "message above 64 MiB");
+    if (it.offset > it.total_bytes || len > it.total_bytes - it.offset)
+      return fail(errc::malformed, "fragment outside its message");
+    if (len == 0 && it.total_bytes != 0) return fail(errc::malformed, "empty fragment");
+    it.data = r.bytes(len);
+    if (!r.ok()) return fail(errc::truncated, "item data cut short");
+    p.items.push_back(it);
+  }
+  if (auto s = check_end(r); !s.ok()) return s;
+  return p;
+}
+
+util::result<token> decode_token(std::span<const std::byte> in) {
+  if (in.size() > datagram_bytes_max) return fail(errc::too_large, "datagram above 65507 bytes");
+  util::byte_reader r(in);
+  auto h = read_header_of(r, packet_type::token);
+  if (!h) return h.error();
+  token t;
+  t.hdr = *h;
+  t.ring = read_ring(r);
+  t.rotation = r.u64();
+  t.seq = seq_t{r.u64()};
+  t.aru = seq_t{r.u64()};
+  t.aru_id = node_id{r.u32()};
+  t.fcc = r.u32();
+  t.backlog = r.u32();
+  const std::uint16_t n = r.u16();
+  if (!r.ok()) return fail(errc::truncated, "token cut short");
+  if (t.aru > t.seq) return fail(errc::malformed, "token aru above seq");
+  if (n > rtr_max) return fail(errc::malformed, "too many retransmission requests");
+  if (n > r.remaining() / 8) return fail(errc::truncated, "retransmission list cut short");
+  t.rtr.reserve(n);
+  for (std::uint16_t i = 0; i < n; ++i) {
+    const seq_t s{r.u64()};
+    if (s.value == 0 || s > t.seq) return fail(errc::malformed, "retransmission request out of range");
+    if (!t.rtr.empty() && s <= t.rtr.back())
+      return fail(errc::malformed, "retransmission requests not ascending");
+    t.rtr.push_back(s);
+  }
+  if (auto s = check_end(r); !s.ok()) return s;
+  return t;
+}
+
+util::result<packet> decode(std::span<const std::byte> in) {
+  auto h = decode_header(in);
+  if (!h) return h.error();
+  switch (h->type) {
+    case packet_type::data: {
+      auto p = decode_data(in);
+      if (!p) return p.error();
+      return packet{std::move(p).value()};
+    }
+    case packet_type::token: {
+      auto t = decode_token(in);
+      if (!t) return t.error();
+      return packet{std::move(t).value()};
+    }
+    case packet_type::join:
+    case packet_type::commit:
+      return fail(errc::unsupported, "membership packets are not handled yet");
+  }
+  return fail(errc::malformed, "unknown packet type");
+}
+
+void encode_header(const header& h, util::byte_writer& w) {
+  w.u16(packet_magic);
+  w.u8(h.version);
+  w.u8(static_cast<std::uint8_t>(h.type));
+  w.u32(h.sender.value);
+  w.u64(h.hash.value);
+}
+
+void encode(const token& t, util::byte_vector& out) {
+  CHORUS_ASSERT(t.rtr.size() <= rtr_max);
+  util::byte_writer w(out);
+  header h = t.hdr;
+  h.type = packet_type::token;
+  encode_header(h, w);
+  write_ring(t.ring, w);
+  w.u64(t.rotation);
+  w.u64(t.seq.value);
+  w.u64(t.aru.value);
+  w.u32(t.aru_id.value);
+  w.u32(t.fcc);
+  w.u32(t.backlog);
+  w.u16(static_cast<std::uint16_t>(t.rtr.size()));
+  for (seq_t s : t.rtr) w.u64(s.value);
+}
+
+void encode(const data_packet& p, util::byte_vector& out) {
+  data_packet_builder b(out, p.hdr, p.ring, p.seq);
+  for (const item& it : p.items) b.add(it);
+  b.finish();
+}
+
+data_packet_builder::data_packet_builder(util::byte_vector& out, const header& h, ring_id ring,
+                                         seq_t seq)
+    : w_(out), start_(out.size()) {
+  header hd = h;
+  hd.type = packet_type::data;
+  encode_header(hd, w_);
+  write_ring(ring, w_);
+  w_.u64(seq.value);
+  count_at_ = w_.size();
+  w_.u16(0);
+}
+
+void data_packet_builder::add(const item& it) {
+  CHORUS_ASSERT(count_ < 0xffff);
+  CHORUS_ASSERT(it.offset + it.data.size() <= it.total_bytes);
+  w_.u8(static_cast<std::uint8_t>(it.svc));
+  w_.u64(it.id.value);
+  w_.u32(it.total_bytes);
+  w_.u32(it.offset);
+  w_.u32(static_cast<std::uint32_t>(it.data.size()));
+  w_.bytes(it.data);
+  ++count_;
+}
+
+void data_packet_builder::finish() { w_.patch_u16(count_at_, static_cast<std::uint16_t>(count_)); }
+
+}  // namespace chorus::wire

@@ -1,0 +1,129 @@
+// packet.hpp — daemon-to-daemon packets: codec for data packets, the regular token, and the
+// reserved membership packet types (issue 3). Pure: no I/O.
+//
+// Every packet starts with the same 16-byte header (all integers little-endian):
+//
+//   u16 magic (0xC405) | u8 version | u8 type | u32 sender | u64 conf_hash
+//
+// A data packet carries one ordered slot of the ring (`seq`) and the items packed into it; an
+// item is a whole message or one fragment of a large one. Decoders are bounds-checked, never read
+// past their input and return a result; decoded items are views into the input buffer, valid for
+// as long as that buffer lives.
+// Thread-safety: stateless functions over value types.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <variant>
+#include <vector>
+
+#include "util/bytes.hpp"
+#include "util/result.hpp"
+#include "wire/types.hpp"
+
+namespace chorus::wire {
+
+inline constexpr std::uint16_t packet_magic = 0xC405;
+inline constexpr std::uint8_t protocol_version = 1;
+inline constexpr std::size_t header_bytes = 16;
+// Largest message the wire can describe; the core enforces its own, smaller, configured limit.
+inline constexpr std::uint32_t message_bytes_max = 64u << 20;
+// Largest number of retransmission requests one token carries.
+inline constexpr std::size_t rtr_max = 1024;
+// Largest datagram the codec produces or accepts (UDP's limit).
+inline constexpr std::size_t datagram_bytes_max = 65507;
+
+enum class packet_type : std::uint8_t {
+  data = 1,
+  token = 2,
+  join = 3,    // membership (issue 3): gather/join message
+  commit = 4,  // membership (issue 3): commit token
+};
+
+struct header {
+  std::uint8_t version = protocol_version;
+  packet_type type = packet_type::data;
+  node_id sender{};
+  conf_hash hash{};
+  friend bool operator==(const header&, const header&) = default;
+};
+
+// Bytes of one item's header inside a data packet (before its payload bytes).
+inline constexpr std::size_t item_header_bytes = 1 + 8 + 4 + 4 + 4;
+// Bytes of a data packet before its first item: header, ring id, seq, item count.
+inline constexpr std::size_t data_prefix_bytes = header_bytes + 4 + 8 + 8 + 2;
+
+// A whole message (offset 0, data.size() == total_bytes) or one fragment of a larger one.
+struct item {
+  service svc = service::agreed;
+  msg_id id{};                    // the origin's message counter
+  std::uint32_t total_bytes = 0;  // size of the whole message
+  std::uint32_t offset = 0;       // where `data` starts within the whole message
+  std::span<const std::byte> data;
+
+  bool whole() const noexcept { return offset == 0 && data.size() == total_bytes; }
+  bool last_fragment() const noexcept { return offset + data.size() == total_bytes; }
+};
+
+// One ordered slot of a ring. `header.sender` is the origin: the daemon that assigned `seq`.
+// Retransmissions forward the original bytes unchanged.
+struct data_packet {
+  header hdr;
+  ring_id ring;
+  seq_t seq{};
+  std::vector<item> items;
+};
+
+// The regular token (Totem §3.1, with the Accelerated Ring's use of its fields).
+struct token {
+  header hdr;
+  ring_id ring;
+  std::uint64_t rotation = 0;  // grows by one on every pass; a receiver drops any it has seen
+  seq_t seq{};                 // highest seq assigned in this ring
+  seq_t aru{};                 // all-received-up-to, as lowered by `aru_id`
+  node_id aru_id = no_node;    // who holds `aru` below `seq`, or no_node
+  std::uint32_t fcc = 0;       // packets broadcast during the last rotation (flow control)
+  std::uint32_t backlog = 0;   // sum of the daemons' queued packets (flow-control fairness)
+  std::vector<seq_t> rtr;      // retransmission requests, at most rtr_max, ascending
+};
+
+using packet = std::variant<data_packet, token>;
+
+// --- decoding ---------------------------------------------------------------------------------
+
+// The header alone, checked (magic, version, known type).
+util::result<header> decode_header(std::span<const std::byte> in);
+util::result<data_packet> decode_data(std::span<const std::byte> in);
+util::result<token> decode_token(std::span<const std::byte> in);
+// Any packet: dispatches on the header type. Membership types are `unsupported` until issue 3.
+util::result<packet> decode(std::span<const std::byte> in);
+
+// --- encoding ---------------------------------------------------------------------------------
+
+void encode_header(const header& h, util::byte_writer& w);
+void encode(const token& t, util::byte_vector& out);
+void encode(const data_packet& p, util::byte_vector& out);
+
+// Builds a data packet in place, item by item, so the core packs without intermediate copies.
+class data_packet_builder {
+ public:
+  data_packet_builder(util::byte_vector& out, const header& h, ring_id ring, seq_t seq);
+  // Bytes an item with `payload_bytes` of data would add.
+  static constexpr std::size_t item_cost(std::size_t payload_bytes) noexcept {
+    return item_header_bytes + payload_bytes;
+  }
+  void add(const item& it);
+  std::size_t size() const noexcept { return w_.size() - start_; }
+  std::size_t items() const noexcept { return count_; }
+  // Writes the item count; the packet is complete afterwards.
+  void finish();
+
+ private:
+  util::byte_writer w_;
+  std::size_t start_;
+  std::size_t count_at_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace chorus::wire
