@@ -26,6 +26,9 @@ namespace chorus::core {
 
 class ring;
 
+// Checks a configuration the shell built (from a file or options): ok, or what is wrong.
+util::status validate(const config& cfg);
+
 class node {
  public:
   // Forms the ring `cfg.members` (which must contain cfg.self) at time `now`. The first member

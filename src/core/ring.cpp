@@ -1,1 +1,269 @@
-// placeholder: being written
+#include "core/ring.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include "util/assert.hpp"
+
+namespace chorus::core {
+namespace {
+
+std::uint32_t saturating_sub(std::uint64_t a, std::uint64_t b) noexcept {
+  return a > b ? static_cast<std::uint32_t>(std::min<std::uint64_t>(a - b, UINT32_MAX)) : 0;
+}
+
+node_id successor_of(const config& cfg) {
+  const auto& m = cfg.members;
+  auto self = std::find(m.begin(), m.end(), cfg.self);
+  CHORUS_ASSERT(self != m.end(), "self is not a member");
+  return std::next(self) == m.end() ? m.front() : *std::next(self);
+}
+
+bool completes_safe(const wire::data_packet& p) {
+  return std::any_of(p.items.begin(), p.items.end(), [](const wire::item& it) {
+    return it.svc == service::safe && it.last_fragment();
+  });
+}
+
+// The receive window must hold everything between the slowest member's discard point and the
+// newest seq: the ring's outstanding limit plus what one rotation may add on top of it.
+std::size_t window_capacity(const config& cfg) {
+  return std::size_t{cfg.outstanding_max} + 2u * cfg.window_global + cfg.window_personal;
+}
+
+}  // namespace
+
+ring::ring(const config& cfg, struct stats& st, output& out, time_point now)
+    : cfg_(cfg),
+      stats_(st),
+      out_(out),
+      successor_(successor_of(cfg)),
+      window_(window_capacity(cfg)),
+      queue_(cfg.send_queue_bytes_max) {
+  out_.events.push_back(configuration{configuration::kind::regular, cfg.ring, cfg.members});
+  if (cfg.members.front() == cfg.self) {
+    // Totem §3.1: the representative creates the first token and makes the first visit.
+    wire::token t;
+    t.ring = cfg.ring;
+    visit(std::move(t), now);
+  }
+}
+
+void ring::on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now) {
+  (void)now;
+  // Evidence that the token moved past our successor: it (or someone after it) used it.
+  if (token_retransmit_at_ && p.seq > sent_seq_) token_retransmit_at_.reset();
+  const seq_t s = p.seq;
+  if (s <= window_.base() || window_.holds(s)) {
+    ++stats_.dropped_duplicate;
+    return;
+  }
+  if (s > window_.limit()) {
+    ++stats_.dropped_beyond_window;
+    return;
+  }
+  store(s, std::move(bytes), p);
+  deliver();
+}
+
+void ring::store(seq_t s, util::shared_bytes bytes, wire::data_packet p) {
+  stored_packet sp;
+  sp.origin = p.hdr.sender;
+  sp.needs_safe = completes_safe(p);
+  sp.items = std::move(p.items);
+  sp.bytes = std::move(bytes);
+  window_.insert(s, std::move(sp));
+}
+
+void ring::on_token(wire::token t, time_point now) {
+  if (t.rotation <= last_rotation_) {
+    ++stats_.dropped_stale_token;
+    return;
+  }
+  ++stats_.tokens_received;
+  visit(std::move(t), now);
+}
+
+void ring::visit(wire::token t, time_point now) {
+  last_rotation_ = t.rotation;
+  token_retransmit_at_.reset();
+  parked_.reset();
+  park_until_.reset();
+
+  const seq_t received_aru = t.aru;
+  const std::uint32_t fcc_others = saturating_sub(t.fcc, sent_count_);
+  // Flow control (Totem §3.5): the global window is shared by everyone's sends of the last
+  // rotation, the personal window bounds one visit, and the ring never runs further ahead of
+  // its slowest member than outstanding_max.
+  const std::uint32_t global_room = saturating_sub(cfg_.window_global, fcc_others);
+  const std::uint32_t retransmitted =
+      answer_retransmissions(t, std::min(cfg_.window_personal, global_room));
+  std::uint32_t allowed = std::min(cfg_.window_personal - retransmitted,
+                                   saturating_sub(global_room, retransmitted));
+  allowed = std::min(allowed, saturating_sub(cfg_.outstanding_max, t.seq.value - t.aru.value));
+  allowed = std::min(allowed, saturating_sub(window_.limit().value, t.seq.value));
+  std::vector<util::shared_bytes> fresh = broadcast_new(t, allowed);
+
+  update_aru_and_rtr(t);
+  // R3 (protocol.md, "Safe delivery"): what we passed last time and what came back are both
+  // lower bounds of every member's aru, so their minimum is held by all.
+  safe_upto_ = std::max(safe_upto_, std::min(received_aru, sent_aru_));
+  sent_aru_ = t.aru;
+  sent_seq_ = t.seq;
+  sent_count_ = retransmitted + static_cast<std::uint32_t>(fresh.size());
+  t.fcc = fcc_others + sent_count_;
+
+  deliver();
+  const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq &&
+                    safe_upto_ == t.seq && delivered_upto_ == t.seq && queue_.empty();
+  pass_token(t, fresh, idle, now);
+}
+
+std::uint32_t ring::answer_retransmissions(wire::token& t, std::uint32_t budget) {
+  std::uint32_t sent = 0;
+  std::vector<seq_t> left;
+  for (seq_t s : t.rtr) {
+    if (s <= window_.base()) continue;  // everyone holds it: the request is stale
+    if (sent < budget && window_.holds(s)) {
+      out_.packets.push_back(outgoing_packet{std::nullopt, window_.at(s).bytes});
+      ++stats_.packets_retransmitted;
+      ++sent;
+    } else {
+      left.push_back(s);
+    }
+  }
+  t.rtr = std::move(left);
+  return sent;
+}
+
+std::vector<util::shared_bytes> ring::broadcast_new(wire::token& t, std::uint32_t allowed) {
+  std::vector<util::shared_bytes> fresh;
+  const wire::header h{wire::protocol_version, wire::packet_type::data, cfg_.self, cfg_.hash};
+  while (fresh.size() < allowed && !queue_.empty()) {
+    const seq_t s{t.seq.value + 1};
+    util::byte_vector buf;
+    buf.reserve(cfg_.packet_bytes_max);
+    wire::data_packet_builder b(buf, h, cfg_.ring, s);
+    queue_.pack(b, cfg_.packet_bytes_max);
+    b.finish();
+    util::shared_bytes bytes(std::move(buf));
+    // Decoding our own packet both checks the encoder and gives the stored item views.
+    auto decoded = wire::decode_data(bytes.span());
+    CHORUS_ASSERT(decoded.ok(), "own data packet does not decode");
+    // Only a faulty peer can have sent a packet with this seq already; ours replaces it.
+    window_.erase(s);
+    store(s, bytes, std::move(decoded).value());
+    t.seq = s;
+    fresh.push_back(std::move(bytes));
+    ++stats_.packets_sent;
+  }
+  return fresh;
+}
+
+void ring::update_aru_and_rtr(wire::token& t) {
+  const seq_t my_aru = window_.aru();
+  // Totem §3.1: lower the aru to ours, or raise it if we were the one holding it down.
+  if (my_aru < t.aru || t.aru_id == cfg_.self || t.aru_id == wire::no_node) {
+    t.aru = my_aru;
+    t.aru_id = my_aru == t.seq ? wire::no_node : cfg_.self;
+  }
+  // Ask for what is missing among the packets sequenced before our previous visit: newer ones
+  // may still be in flight behind the token (the Accelerated Ring sends them after it).
+  std::vector<seq_t> mine;
+  window_.missing(sent_seq_, cfg_.rtr_per_visit_max, mine);
+  if (mine.empty()) return;
+  stats_.retransmit_requests += mine.size();
+  std::vector<seq_t> merged;
+  merged.reserve(t.rtr.size() + mine.size());
+  std::set_union(t.rtr.begin(), t.rtr.end(), mine.begin(), mine.end(), std::back_inserter(merged));
+  if (merged.size() > wire::rtr_max) merged.resize(wire::rtr_max);
+  t.rtr = std::move(merged);
+}
+
+void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool idle,
+                      time_point now) {
+  t.hdr = wire::header{wire::protocol_version, wire::packet_type::token, cfg_.self, cfg_.hash};
+  t.rotation = last_rotation_ + 1;
+  // The Accelerated Ring: the token leaves after the first part of the burst, the rest follows.
+  const std::size_t before =
+      fresh.size() > cfg_.window_accelerated ? fresh.size() - cfg_.window_accelerated : 0;
+  for (std::size_t i = 0; i < before; ++i)
+    out_.packets.push_back(outgoing_packet{std::nullopt, std::move(fresh[i])});
+  if (successor_ == cfg_.self || (idle && cfg_.token_hold > duration::zero())) {
+    // A ring of one passes the token to itself: park it, and visit again at once while there
+    // is work left, or on the next submit when idle. An idle ring parks for token_hold.
+    parked_ = std::move(t);
+    if (successor_ != cfg_.self)
+      park_until_ = now + cfg_.token_hold;
+    else if (!idle)
+      park_until_ = now;
+  } else {
+    last_rotation_ = t.rotation;
+    util::byte_vector buf;
+    wire::encode(t, buf);
+    sent_token_ = util::shared_bytes(std::move(buf));
+    send_token(now);
+  }
+  for (std::size_t i = before; i < fresh.size(); ++i)
+    out_.packets.push_back(outgoing_packet{std::nullopt, std::move(fresh[i])});
+}
+
+void ring::send_token(time_point now) {
+  out_.packets.push_back(outgoing_packet{successor_, sent_token_});
+  token_retransmit_at_ = now + cfg_.token_retransmit;
+}
+
+void ring::tick(time_point now) {
+  if (parked_ && park_until_ && *park_until_ <= now) {
+    visit(std::move(*parked_), now);
+  }
+  if (token_retransmit_at_ && *token_retransmit_at_ <= now) {
+    // Totem §3.6: the successor may have lost the token; it drops the copy if it did not.
+    ++stats_.tokens_retransmitted;
+    send_token(now);
+  }
+}
+
+util::result<msg_id> ring::submit(service svc, util::shared_bytes payload, time_point now) {
+  auto id = queue_.push(svc, std::move(payload));
+  if (id.ok() && parked_ && (!park_until_ || *park_until_ > now)) park_until_ = now;
+  return id;
+}
+
+std::optional<time_point> ring::deadline() const noexcept {
+  std::optional<time_point> d;
+  if (parked_ && park_until_) d = park_until_;
+  if (token_retransmit_at_ && (!d || *token_retransmit_at_ < *d)) d = token_retransmit_at_;
+  return d;
+}
+
+void ring::deliver() {
+  while (delivered_upto_ < window_.aru()) {
+    const seq_t s{delivered_upto_.value + 1};
+    const stored_packet& p = window_.at(s);
+    // Totem §3.3: a SAFE message waits until every member holds it, and the total order makes
+    // everything after it wait too.
+    if (p.needs_safe && s > safe_upto_) break;
+    for (const wire::item& it : p.items) {
+      auto r = reassembly_.add(p.origin, it, p.bytes);
+      if (r.error) ++stats_.reassembly_errors;
+      if (!r.message) continue;
+      ++stats_.messages_delivered;
+      stats_.bytes_delivered += r.message->size();
+      out_.events.push_back(delivery{cfg_.ring, s, p.origin, it.id, it.svc, std::move(*r.message)});
+    }
+    delivered_upto_ = s;
+  }
+  window_.discard_upto(std::min(delivered_upto_, safe_upto_));
+}
+
+void ring::check_invariants() const {
+  CHORUS_ASSERT(window_.base() <= delivered_upto_, "R1: discarded an undelivered packet");
+  CHORUS_ASSERT(delivered_upto_ <= window_.aru(), "R1: delivered past aru");
+  CHORUS_ASSERT(window_.aru() <= window_.high(), "R1: aru past high");
+  CHORUS_ASSERT(window_.base() <= safe_upto_, "R1: discarded an unstable packet");
+  CHORUS_ASSERT(safe_upto_ <= window_.aru(), "R1: safe past aru");
+  CHORUS_ASSERT(!parked_ || !token_retransmit_at_, "a parked token is not in flight");
+}
+
+}  // namespace chorus::core

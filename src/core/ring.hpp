@@ -1,0 +1,91 @@
+// ring.hpp — the ordering half of the protocol for one ring (one regular configuration):
+// token handling, sequencing, retransmission, flow control, the Accelerated Ring, and in-order
+// delivery of all six service levels (Totem §3; Babay & Amir, ICDCS 2016).
+//
+// A ring is created for a fixed member list and lives as long as that configuration. Membership
+// (issue 3) ends a ring and starts the next; it reads the old ring's window during recovery and
+// never changes how a ring orders.
+//
+// Invariants (docs/protocol.md I-1…I-6; asserted by check_invariants()):
+//   R1. base ≤ delivered_upto ≤ aru ≤ high, and base ≤ safe_upto ≤ aru.
+//   R2. delivered messages leave in strictly increasing (seq, item) order; a packet completing a
+//       SAFE message is delivered only once its seq ≤ safe_upto.
+//   R3. safe_upto = max over visits of min(aru sent on the previous visit, aru received on this
+//       one): every member holds everything at or below it (protocol.md, "Safe delivery").
+//   R4. a token rotation is processed at most once.
+// Thread-safety: none; owned by one node.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/output.hpp"
+#include "core/reassembly.hpp"
+#include "core/receive_window.hpp"
+#include "core/send_queue.hpp"
+#include "core/stats.hpp"
+#include "wire/packet.hpp"
+
+namespace chorus::core {
+
+class ring {
+ public:
+  // `cfg`, `st` and `out` are owned by the node and outlive the ring.
+  ring(const config& cfg, struct stats& st, output& out, time_point now);
+
+  // A data packet of this ring (the caller checked hash, ring id and membership); `bytes` is
+  // the datagram `p`'s item views point into.
+  void on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now);
+  // A token of this ring.
+  void on_token(wire::token t, time_point now);
+  void tick(time_point now);
+  util::result<msg_id> submit(service svc, util::shared_bytes payload, time_point now);
+
+  // Earliest time tick() has work to do, if any.
+  std::optional<time_point> deadline() const noexcept;
+
+  seq_t aru() const noexcept { return window_.aru(); }
+  seq_t delivered_upto() const noexcept { return delivered_upto_; }
+  seq_t safe_upto() const noexcept { return safe_upto_; }
+  bool has_received(seq_t s) const noexcept { return s <= window_.base() || window_.holds(s); }
+  const send_queue& queue() const noexcept { return queue_; }
+  void check_invariants() const;
+
+ private:
+  // One visit of the token (Totem §3.1): answer retransmission requests, broadcast new packets,
+  // update aru, rtr and fcc, pass the token on (or park it), then deliver.
+  void visit(wire::token t, time_point now);
+  std::uint32_t answer_retransmissions(wire::token& t, std::uint32_t budget);
+  std::vector<util::shared_bytes> broadcast_new(wire::token& t, std::uint32_t allowed);
+  void update_aru_and_rtr(wire::token& t);
+  void pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool idle,
+                  time_point now);
+  void send_token(time_point now);
+  void deliver();
+  void store(seq_t s, util::shared_bytes bytes, wire::data_packet p);
+
+  const config& cfg_;
+  struct stats& stats_;
+  output& out_;
+
+  node_id successor_;       // who we pass the token to (ourselves in a ring of one)
+  receive_window window_;
+  send_queue queue_;
+  reassembly reassembly_;
+
+  seq_t delivered_upto_{0};  // every packet at or below has been delivered here
+  seq_t safe_upto_{0};       // every member holds every packet at or below (R3)
+
+  // --- token state between two visits ---
+  std::uint64_t last_rotation_ = 0;   // highest rotation processed (R4)
+  seq_t sent_aru_{0};                 // the token's aru as we passed it last time
+  seq_t sent_seq_{0};                 // the token's seq as we passed it last time
+  std::uint32_t sent_count_ = 0;      // packets we broadcast on our last visit (our part of fcc)
+  util::shared_bytes sent_token_;     // the token as we passed it, for retransmission
+  std::optional<time_point> token_retransmit_at_;  // armed while the successor may lack it
+  std::optional<wire::token> parked_;              // an idle token held here
+  std::optional<time_point> park_until_;           // when to pass it on (nullopt: on submit)
+};
+
+}  // namespace chorus::core
