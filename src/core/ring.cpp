@@ -161,7 +161,8 @@ std::vector<util::shared_bytes> ring::broadcast_new(wire::token& t, std::uint32_
 }
 
 void ring::update_aru_and_rtr(wire::token& t) {
-  const seq_t my_aru = window_.aru();
+  // Only a faulty peer's packets can put our aru above the token's seq; never pass that on.
+  const seq_t my_aru = std::min(window_.aru(), t.seq);
   // Totem §3.1: lower the aru to ours, or raise it if we were the one holding it down.
   if (my_aru < t.aru || t.aru_id == cfg_.self || t.aru_id == wire::no_node) {
     t.aru = my_aru;
