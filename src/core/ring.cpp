@@ -84,7 +84,7 @@ void ring::on_token(wire::token t, time_point now) {
   visit(std::move(t), now);
 }
 
-void ring::visit(wire::token t, time_point now) {
+void ring::visit(wire::token t, time_point now, bool may_park) {
   last_rotation_ = t.rotation;
   token_retransmit_at_.reset();
   parked_.reset();
@@ -116,7 +116,7 @@ void ring::visit(wire::token t, time_point now) {
   deliver();
   const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq &&
                     safe_upto_ == t.seq && delivered_upto_ == t.seq && queue_.empty();
-  pass_token(t, fresh, idle, now);
+  pass_token(t, fresh, idle && may_park, now);
 }
 
 std::uint32_t ring::answer_retransmissions(wire::token& t, std::uint32_t budget) {
@@ -181,7 +181,7 @@ void ring::update_aru_and_rtr(wire::token& t) {
   t.rtr = std::move(merged);
 }
 
-void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool idle,
+void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool park_idle,
                       time_point now) {
   t.hdr = wire::header{wire::protocol_version, wire::packet_type::token, cfg_.self, cfg_.hash};
   t.rotation = last_rotation_ + 1;
@@ -190,13 +190,14 @@ void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bo
       fresh.size() > cfg_.window_accelerated ? fresh.size() - cfg_.window_accelerated : 0;
   for (std::size_t i = 0; i < before; ++i)
     out_.packets.push_back(outgoing_packet{std::nullopt, std::move(fresh[i])});
-  if (successor_ == cfg_.self || (idle && cfg_.token_hold > duration::zero())) {
+  if (successor_ == cfg_.self || (park_idle && cfg_.token_hold > duration::zero())) {
     // A ring of one passes the token to itself: park it, and visit again at once while there
-    // is work left, or on the next submit when idle. An idle ring parks for token_hold.
+    // is work left, or on the next submit when idle. A larger idle ring parks it for
+    // token_hold, then passes it on whatever happened meanwhile.
     parked_ = std::move(t);
     if (successor_ != cfg_.self)
       park_until_ = now + cfg_.token_hold;
-    else if (!idle)
+    else if (!park_idle)
       park_until_ = now;
   } else {
     last_rotation_ = t.rotation;
@@ -216,7 +217,8 @@ void ring::send_token(time_point now) {
 
 void ring::tick(time_point now) {
   if (parked_ && park_until_ && *park_until_ <= now) {
-    visit(std::move(*parked_), now);
+    // A ring of one may park again; a larger ring's hold is over: the token moves on.
+    visit(std::move(*parked_), now, successor_ == cfg_.self);
   }
   if (token_retransmit_at_ && *token_retransmit_at_ <= now) {
     // Totem §3.6: the successor may have lost the token; it drops the copy if it did not.

@@ -55,11 +55,12 @@ class ring {
  private:
   // One visit of the token (Totem §3.1): answer retransmission requests, broadcast new packets,
   // update aru, rtr and fcc, pass the token on (or park it), then deliver.
-  void visit(wire::token t, time_point now);
+  // `may_park`: an idle token may be parked here (false once a hold has expired).
+  void visit(wire::token t, time_point now, bool may_park = true);
   std::uint32_t answer_retransmissions(wire::token& t, std::uint32_t budget);
   std::vector<util::shared_bytes> broadcast_new(wire::token& t, std::uint32_t allowed);
   void update_aru_and_rtr(wire::token& t);
-  void pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool idle,
+  void pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool park_idle,
                   time_point now);
   void send_token(time_point now);
   void deliver();
