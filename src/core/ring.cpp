@@ -98,11 +98,23 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
   const std::uint32_t global_room = saturating_sub(cfg_.window_global, fcc_others);
   const std::uint32_t retransmitted =
       answer_retransmissions(t, std::min(cfg_.window_personal, global_room));
-  std::uint32_t allowed = std::min(cfg_.window_personal - retransmitted,
-                                   saturating_sub(global_room, retransmitted));
+  std::uint32_t allowed =
+      std::min(cfg_.window_personal - retransmitted, saturating_sub(global_room, retransmitted));
   allowed = std::min(allowed, saturating_sub(cfg_.outstanding_max, t.seq.value - t.aru.value));
   allowed = std::min(allowed, saturating_sub(window_.limit().value, t.seq.value));
+  // Fairness (Totem §3.5): under contention each daemon gets a share of the global window in
+  // proportion to its backlog, as the others reported it during the last rotation.
+  const std::uint32_t backlog_others = saturating_sub(t.backlog, sent_backlog_);
+  const std::uint32_t my_backlog = queued_packets();
+  if (my_backlog > 0) {
+    const std::uint64_t share = std::uint64_t{cfg_.window_global} * my_backlog /
+                                (std::uint64_t{backlog_others} + my_backlog);
+    allowed = std::min<std::uint32_t>(
+        allowed, static_cast<std::uint32_t>(std::max<std::uint64_t>(share, 1)));
+  }
   std::vector<util::shared_bytes> fresh = broadcast_new(t, allowed);
+  sent_backlog_ = queued_packets();
+  t.backlog = backlog_others + sent_backlog_;
 
   update_aru_and_rtr(t);
   // R3 (protocol.md, "Safe delivery"): what we passed last time and what came back are both
@@ -114,9 +126,17 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
   t.fcc = fcc_others + sent_count_;
 
   deliver();
-  const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq &&
-                    safe_upto_ == t.seq && delivered_upto_ == t.seq && queue_.empty();
+  const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq && safe_upto_ == t.seq &&
+                    delivered_upto_ == t.seq && queue_.empty();
   pass_token(t, fresh, idle && may_park, now);
+}
+
+std::uint32_t ring::queued_packets() const noexcept {
+  if (queue_.empty()) return 0;
+  const std::size_t room =
+      cfg_.packet_bytes_max - wire::data_prefix_bytes - wire::item_header_bytes;
+  const std::size_t packets = (queue_.bytes() + room - 1) / room;
+  return static_cast<std::uint32_t>(std::clamp<std::size_t>(packets, 1, UINT32_MAX / 2));
 }
 
 std::uint32_t ring::answer_retransmissions(wire::token& t, std::uint32_t budget) {

@@ -57,6 +57,8 @@ class ring {
   // update aru, rtr and fcc, pass the token on (or park it), then deliver.
   // `may_park`: an idle token may be parked here (false once a hold has expired).
   void visit(wire::token t, time_point now, bool may_park = true);
+  // Packets our send queue would fill (an estimate: packing may do better).
+  std::uint32_t queued_packets() const noexcept;
   std::uint32_t answer_retransmissions(wire::token& t, std::uint32_t budget);
   std::vector<util::shared_bytes> broadcast_new(wire::token& t, std::uint32_t allowed);
   void update_aru_and_rtr(wire::token& t);
@@ -83,6 +85,7 @@ class ring {
   seq_t sent_aru_{0};                 // the token's aru as we passed it last time
   seq_t sent_seq_{0};                 // the token's seq as we passed it last time
   std::uint32_t sent_count_ = 0;      // packets we broadcast on our last visit (our part of fcc)
+  std::uint32_t sent_backlog_ = 0;    // our queued packets as we reported them (part of backlog)
   util::shared_bytes sent_token_;     // the token as we passed it, for retransmission
   std::optional<time_point> token_retransmit_at_;  // armed while the successor may lack it
   std::optional<wire::token> parked_;              // an idle token held here
