@@ -32,6 +32,8 @@ util::status validate(const config& cfg) {
   if (cfg.rtr_per_visit_max == 0) return bad("rtr_per_visit_max must be positive");
   if (cfg.token_retransmit <= duration::zero()) return bad("token_retransmit must be positive");
   if (cfg.token_hold < duration::zero()) return bad("token_hold must not be negative");
+  if (cfg.token_hold >= cfg.token_retransmit)
+    return bad("token_hold must be below token_retransmit, or every parked token is resent");
   return {};
 }
 
