@@ -207,6 +207,29 @@ TEST(node, drops_and_counts_foreign_and_malformed_input) {
   EXPECT_EQ(n.stats().tokens_received, 0u);
 }
 
+// Regression (fuzz_node_step): a token whose seq went backwards made the node ask for
+// retransmissions above the seq of the token it passed on, which its successor must reject.
+TEST(node, drops_a_token_whose_seq_went_backwards) {
+  node n(make_config(2, 3), time_point{});
+  auto token = [](std::uint64_t rotation, std::uint64_t seq) {
+    wire::token t;
+    t.hdr = wire::header{wire::protocol_version, wire::packet_type::token, node_id{1},
+                         conf_hash{0xc0ffee}};
+    t.ring = ring_id{node_id{1}, 1};
+    t.rotation = rotation;
+    t.seq = seq_t{seq};
+    util::byte_vector buf;
+    wire::encode(t, buf);
+    return util::shared_bytes(std::move(buf));
+  };
+  n.step(node_id{1}, token(1, 5), {});
+  n.step(node_id{1}, token(3, 3), {});
+  EXPECT_EQ(n.stats().tokens_received, 1u);
+  EXPECT_EQ(n.stats().dropped_stale_token, 1u);
+  for (const auto& p : n.take_output().packets)
+    EXPECT_TRUE(wire::decode(p.bytes.span()).ok()) << "the node sent a packet peers reject";
+}
+
 TEST(node, validate_explains_bad_configurations) {
   config c = make_config(4, 3);
   EXPECT_FALSE(validate(c).ok());

@@ -13,6 +13,10 @@ reassembly::outcome reassembly::add(node_id origin, const wire::item& it,
       partial_.erase(found);
       r.error = true;
     }
+    if (it.total_bytes > bytes_max_) {  // only a faulty peer sends one: never allocate it
+      r.error = true;
+      return r;
+    }
     if (it.whole()) {
       r.message = packet.slice(it.data);
       return r;

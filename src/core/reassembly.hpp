@@ -19,6 +19,9 @@ namespace chorus::core {
 
 class reassembly {
  public:
+  // Messages above `bytes_max` are refused (reported as errors) before anything is allocated.
+  explicit reassembly(std::size_t bytes_max) : bytes_max_(bytes_max) {}
+
   struct outcome {
     std::optional<util::shared_bytes> message;  // set when `it` completed a message
     bool error = false;                          // `it` did not continue a message
@@ -38,6 +41,7 @@ class reassembly {
     util::byte_vector bytes;  // sized to the whole message
     std::size_t filled = 0;   // bytes received, from offset 0
   };
+  std::size_t bytes_max_;
   std::map<node_id, partial> partial_;
 };
 

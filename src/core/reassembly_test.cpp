@@ -17,7 +17,7 @@ struct fixture {
 
 TEST(reassembly, whole_items_are_slices_of_the_packet) {
   fixture f;
-  reassembly r;
+  reassembly r(1 << 20);
   auto out = r.add(node_id{1}, f.item(1, 10, 0, 10), f.packet);
   ASSERT_TRUE(out.message);
   EXPECT_EQ(out.message->data(), f.packet.data());
@@ -26,7 +26,7 @@ TEST(reassembly, whole_items_are_slices_of_the_packet) {
 
 TEST(reassembly, joins_fragments_per_origin) {
   fixture f;
-  reassembly r;
+  reassembly r(1 << 20);
   EXPECT_FALSE(r.add(node_id{1}, f.item(1, 30, 0, 10), f.packet).message);
   EXPECT_FALSE(r.add(node_id{2}, f.item(5, 20, 0, 10), f.packet).message);
   EXPECT_FALSE(r.add(node_id{1}, f.item(1, 30, 10, 10), f.packet).message);
@@ -39,7 +39,7 @@ TEST(reassembly, joins_fragments_per_origin) {
 
 TEST(reassembly, reports_fragments_that_do_not_continue_a_message) {
   fixture f;
-  reassembly r;
+  reassembly r(1 << 20);
   EXPECT_TRUE(r.add(node_id{1}, f.item(1, 30, 10, 10), f.packet).error);  // no start
   r.add(node_id{1}, f.item(2, 30, 0, 10), f.packet);
   EXPECT_TRUE(r.add(node_id{1}, f.item(2, 30, 15, 10), f.packet).error);  // gap
@@ -48,6 +48,16 @@ TEST(reassembly, reports_fragments_that_do_not_continue_a_message) {
   auto out = r.add(node_id{1}, f.item(4, 5, 0, 5), f.packet);  // new message before the end
   EXPECT_TRUE(out.error);
   EXPECT_TRUE(out.message);
+}
+
+TEST(reassembly, refuses_messages_above_its_limit_without_allocating) {
+  fixture f;
+  reassembly r(20);
+  auto out = r.add(node_id{1}, f.item(1, 1u << 30, 0, 10), f.packet);
+  EXPECT_TRUE(out.error);
+  EXPECT_FALSE(out.message);
+  EXPECT_EQ(r.in_progress(), 0u);
+  EXPECT_TRUE(r.add(node_id{1}, f.item(2, 20, 0, 20), f.packet).message);
 }
 
 }  // namespace

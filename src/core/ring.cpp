@@ -39,7 +39,8 @@ ring::ring(const config& cfg, struct stats& st, output& out, time_point now)
       out_(out),
       successor_(successor_of(cfg)),
       window_(window_capacity(cfg)),
-      queue_(cfg.send_queue_bytes_max) {
+      queue_(cfg.send_queue_bytes_max),
+      reassembly_(cfg.message_bytes_max) {
   out_.events.push_back(configuration{configuration::kind::regular, cfg.ring, cfg.members});
   if (cfg.members.front() == cfg.self) {
     // Totem §3.1: the representative creates the first token and makes the first visit.
@@ -76,7 +77,10 @@ void ring::store(seq_t s, util::shared_bytes bytes, wire::data_packet p) {
 }
 
 void ring::on_token(wire::token t, time_point now) {
-  if (t.rotation <= last_rotation_) {
+  // R4: a rotation already seen is a retransmitted copy. A token whose seq is below the one we
+  // passed cannot come from this ring's live token (seq never decreases): only a faulty peer
+  // sends one, and acting on it would pass on a token our successor must reject.
+  if (t.rotation <= last_rotation_ || t.seq < sent_seq_) {
     ++stats_.dropped_stale_token;
     return;
   }
@@ -191,7 +195,7 @@ void ring::update_aru_and_rtr(wire::token& t) {
   // Ask for what is missing among the packets sequenced before our previous visit: newer ones
   // may still be in flight behind the token (the Accelerated Ring sends them after it).
   std::vector<seq_t> mine;
-  window_.missing(sent_seq_, cfg_.rtr_per_visit_max, mine);
+  window_.missing(std::min(sent_seq_, t.seq), cfg_.rtr_per_visit_max, mine);
   if (mine.empty()) return;
   stats_.retransmit_requests += mine.size();
   std::vector<seq_t> merged;

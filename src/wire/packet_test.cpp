@@ -1,1 +1,681 @@
+// packet_test.cpp — unit tests for the daemon-to-daemon packet codec (wire/packet.hpp): the exact
+// byte layout, encode→decode equality, data_packet_builder against encode(), and every error path
+// of the decoders. Nothing a peer sends may crash a daemon, so each rejection is exercised here
+// with the error code the daemon counts it under.
+// Thread-safety: single-threaded tests.
+#include "wire/packet.hpp"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chorus::wire {
+namespace {
+
+using util::byte_vector;
+using util::byte_writer;
+using util::errc;
+
+// Field offsets, from the layout in packet.hpp.
+constexpr std::size_t off_version = 2;
+constexpr std::size_t off_type = 3;
+constexpr std::size_t off_data_seq = 28;
+constexpr std::size_t off_data_count = 36;
+constexpr std::size_t off_item_svc = 0;
+constexpr std::size_t off_item_id = 1;
+constexpr std::size_t off_item_total = 9;
+constexpr std::size_t off_item_offset = 13;
+constexpr std::size_t off_item_len = 17;
+constexpr std::size_t off_token_seq = 36;
+constexpr std::size_t off_token_aru = 44;
+constexpr std::size_t off_token_rtr_count = 64;
+constexpr std::size_t token_fixed_bytes = 66;
+
+byte_vector payload(std::size_t n, int salt) {
+  byte_vector v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 7 + salt) & 0xff);
+  return v;
+}
+
+void put_le(byte_vector& b, std::size_t at, std::uint64_t v, std::size_t n) {
+  ASSERT_LE(at + n, b.size());
+  for (std::size_t i = 0; i < n; ++i) b[at + i] = static_cast<std::byte>(v >> (8 * i));
+}
+
+header make_header(node_id sender) {
+  header h;
+  h.sender = sender;
+  h.hash = conf_hash{0x0123456789abcdefULL};
+  return h;
+}
+
+// A data packet exercising every item shape: a whole message, a middle fragment, a last fragment,
+// and an empty message. The members own the bytes the items view, so it is never copied.
+struct sample_data {
+  sample_data(const sample_data&) = delete;
+  byte_vector whole = payload(10, 1);
+  byte_vector middle = payload(100, 2);
+  byte_vector last = payload(5, 3);
+  data_packet p;
+
+  sample_data() {
+    p.hdr = make_header(node_id{3});
+    p.ring = ring_id{node_id{1}, 42};
+    p.seq = seq_t{1000};
+    p.items.push_back(item{service::agreed, msg_id{1}, 10, 0, whole});
+    p.items.push_back(item{service::safe, msg_id{2}, 1000, 300, middle});
+    p.items.push_back(item{service::unreliable, msg_id{3}, 505, 500, last});
+    p.items.push_back(item{service::fifo, msg_id{4}, 0, 0, {}});
+  }
+  byte_vector bytes() const {
+    byte_vector out;
+    encode(p, out);
+    return out;
+  }
+  // Offset of item `i` in bytes().
+  std::size_t item_at(std::size_t i) const {
+    std::size_t at = data_prefix_bytes;
+    for (std::size_t k = 0; k < i; ++k) at += item_header_bytes + p.items[k].data.size();
+    return at;
+  }
+};
+
+token sample_token() {
+  token t;
+  t.hdr = make_header(node_id{2});
+  t.hdr.type = packet_type::token;
+  t.ring = ring_id{node_id{1}, 42};
+  t.rotation = 77;
+  t.seq = seq_t{500};
+  t.aru = seq_t{480};
+  t.aru_id = node_id{3};
+  t.fcc = 12;
+  t.backlog = 9;
+  t.rtr = {seq_t{481}, seq_t{490}, seq_t{500}};
+  return t;
+}
+
+byte_vector encoded(const token& t) {
+  byte_vector out;
+  encode(t, out);
+  return out;
+}
+
+void expect_items_equal(const std::vector<item>& a, const std::vector<item>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].svc, b[i].svc) << "item " << i;
+    EXPECT_EQ(a[i].id, b[i].id) << "item " << i;
+    EXPECT_EQ(a[i].total_bytes, b[i].total_bytes) << "item " << i;
+    EXPECT_EQ(a[i].offset, b[i].offset) << "item " << i;
+    EXPECT_TRUE(std::ranges::equal(a[i].data, b[i].data)) << "item " << i;
+  }
+}
+
+void expect_token_equal(const token& a, const token& b) {
+  EXPECT_EQ(a.hdr, b.hdr);
+  EXPECT_EQ(a.ring, b.ring);
+  EXPECT_EQ(a.rotation, b.rotation);
+  EXPECT_EQ(a.seq, b.seq);
+  EXPECT_EQ(a.aru, b.aru);
+  EXPECT_EQ(a.aru_id, b.aru_id);
+  EXPECT_EQ(a.fcc, b.fcc);
+  EXPECT_EQ(a.backlog, b.backlog);
+  EXPECT_EQ(a.rtr, b.rtr);
+}
+
+template <typename T>
+errc error_of(const util::result<T>& r) {
+  return r.ok() ? errc::ok : r.error().code();
+}
+
+// --- layout -------------------------------------------------------------------------------------
+
+TEST(packet_layout, header_bytes_are_little_endian_in_documented_order) {
+  header h;
+  h.type = packet_type::token;
+  h.sender = node_id{0x01020304};
+  h.hash = conf_hash{0x1122334455667788ULL};
+  byte_vector out;
+  byte_writer w(out);
+  encode_header(h, w);
+  const byte_vector want = {std::byte{0x05}, std::byte{0xc4}, std::byte{1},    std::byte{2},
+                            std::byte{0x04}, std::byte{0x03}, std::byte{0x02}, std::byte{0x01},
+                            std::byte{0x88}, std::byte{0x77}, std::byte{0x66}, std::byte{0x55},
+                            std::byte{0x44}, std::byte{0x33}, std::byte{0x22}, std::byte{0x11}};
+  EXPECT_EQ(out, want);
+  EXPECT_EQ(out.size(), header_bytes);
+}
+
+TEST(packet_layout, sizes_match_the_constants) {
+  sample_data d;
+  std::size_t want = data_prefix_bytes;
+  for (const item& it : d.p.items) want += data_packet_builder::item_cost(it.data.size());
+  EXPECT_EQ(d.bytes().size(), want);
+  EXPECT_EQ(encoded(sample_token()).size(), token_fixed_bytes + 3 * 8);
+}
+
+TEST(packet_layout, token_fields_sit_at_their_offsets) {
+  const byte_vector b = encoded(sample_token());
+  util::byte_reader r(b);
+  ASSERT_TRUE(decode_header(b).ok());
+  r.bytes(header_bytes);
+  EXPECT_EQ(r.u32(), 1u);    // ring rep
+  EXPECT_EQ(r.u64(), 42u);   // ring counter
+  EXPECT_EQ(r.u64(), 77u);   // rotation
+  EXPECT_EQ(r.u64(), 500u);  // seq
+  EXPECT_EQ(r.u64(), 480u);  // aru
+  EXPECT_EQ(r.u32(), 3u);    // aru_id
+  EXPECT_EQ(r.u32(), 12u);   // fcc
+  EXPECT_EQ(r.u32(), 9u);    // backlog
+  EXPECT_EQ(r.u16(), 3u);    // rtr count
+  EXPECT_EQ(r.u64(), 481u);
+  EXPECT_EQ(r.position(), token_fixed_bytes + 8);
+}
+
+TEST(packet_layout, encode_appends_without_clearing) {
+  byte_vector out = {std::byte{0xaa}};
+  encode(sample_token(), out);
+  EXPECT_EQ(out[0], std::byte{0xaa});
+  EXPECT_EQ(out.size(), 1 + token_fixed_bytes + 3 * 8);
+}
+
+// --- round trips
+// ----------------------------------------------------------------------------------
+
+TEST(packet_round_trip, data_packet) {
+  sample_data d;
+  const byte_vector b = d.bytes();
+  auto r = decode_data(b);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->hdr.type, packet_type::data);
+  EXPECT_EQ(r->hdr.sender, d.p.hdr.sender);
+  EXPECT_EQ(r->hdr.hash, d.p.hdr.hash);
+  EXPECT_EQ(r->hdr.version, protocol_version);
+  EXPECT_EQ(r->ring, d.p.ring);
+  EXPECT_EQ(r->seq, d.p.seq);
+  expect_items_equal(r->items, d.p.items);
+  // Items are views into the input buffer, not copies.
+  for (const item& it : r->items) {
+    if (it.data.empty()) continue;
+    EXPECT_GE(it.data.data(), b.data());
+    EXPECT_LE(it.data.data() + it.data.size(), b.data() + b.size());
+  }
+  EXPECT_TRUE(r->items[0].whole());
+  EXPECT_FALSE(r->items[1].whole());
+  EXPECT_FALSE(r->items[1].last_fragment());
+  EXPECT_TRUE(r->items[2].last_fragment());
+  EXPECT_TRUE(r->items[3].whole());
+
+  byte_vector again;
+  encode(*r, again);
+  EXPECT_EQ(again, b);
+}
+
+TEST(packet_round_trip, data_packet_without_items) {
+  data_packet p;
+  p.hdr = make_header(node_id{1});
+  p.seq = seq_t{1};
+  byte_vector b;
+  encode(p, b);
+  EXPECT_EQ(b.size(), data_prefix_bytes);
+  auto r = decode_data(b);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(r->items.empty());
+}
+
+TEST(packet_round_trip, encoder_overrides_the_header_type) {
+  sample_data d;
+  d.p.hdr.type = packet_type::token;  // wrong on purpose: encode(data_packet) writes `data`
+  EXPECT_TRUE(decode_data(d.bytes()).ok());
+  token t = sample_token();
+  t.hdr.type = packet_type::data;
+  EXPECT_TRUE(decode_token(encoded(t)).ok());
+}
+
+TEST(packet_round_trip, token) {
+  const token t = sample_token();
+  const byte_vector b = encoded(t);
+  auto r = decode_token(b);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->hdr.type, packet_type::token);
+  expect_token_equal(*r, t);
+  EXPECT_EQ(encoded(*r), b);
+}
+
+TEST(packet_round_trip, token_edge_values) {
+  token t = sample_token();
+  t.rtr.clear();
+  t.seq = seq_t{0};
+  t.aru = seq_t{0};
+  t.aru_id = no_node;
+  ASSERT_TRUE(decode_token(encoded(t)).ok());
+
+  t.seq = seq_t{UINT64_MAX};
+  t.aru = seq_t{UINT64_MAX};  // aru == seq is allowed
+  t.rotation = UINT64_MAX;
+  t.fcc = UINT32_MAX;
+  t.backlog = UINT32_MAX;
+  t.rtr = {seq_t{1}, seq_t{UINT64_MAX}};
+  auto r = decode_token(encoded(t));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  expect_token_equal(*r, t);
+}
+
+TEST(packet_round_trip, token_with_rtr_max_requests) {
+  token t = sample_token();
+  t.seq = seq_t{5000};
+  t.rtr.clear();
+  for (std::size_t i = 1; i <= rtr_max; ++i) t.rtr.push_back(seq_t{i * 2});
+  auto r = decode_token(encoded(t));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->rtr.size(), rtr_max);
+  EXPECT_EQ(r->rtr, t.rtr);
+}
+
+TEST(packet_round_trip, decode_dispatches_on_type) {
+  sample_data d;
+  const byte_vector b = d.bytes();  // outlives the decoded item views
+  auto pd = decode(b);
+  ASSERT_TRUE(pd.ok());
+  ASSERT_TRUE(std::holds_alternative<data_packet>(*pd));
+  expect_items_equal(std::get<data_packet>(*pd).items, d.p.items);
+
+  auto pt = decode(encoded(sample_token()));
+  ASSERT_TRUE(pt.ok());
+  ASSERT_TRUE(std::holds_alternative<token>(*pt));
+  EXPECT_EQ(std::get<token>(*pt).rotation, 77u);
+}
+
+TEST(packet_round_trip, largest_datagram_is_accepted) {
+  byte_vector big(datagram_bytes_max - data_prefix_bytes - item_header_bytes);
+  data_packet p;
+  p.hdr = make_header(node_id{1});
+  p.seq = seq_t{9};
+  p.items.push_back(
+      item{service::reliable, msg_id{1}, static_cast<std::uint32_t>(big.size()), 0, big});
+  byte_vector b;
+  encode(p, b);
+  ASSERT_EQ(b.size(), datagram_bytes_max);
+  EXPECT_TRUE(decode_data(b).ok());
+  EXPECT_TRUE(decode(b).ok());
+}
+
+// --- data_packet_builder ------------------------------------------------------------------------
+
+TEST(data_packet_builder, output_is_identical_to_encode) {
+  sample_data d;
+  byte_vector built;
+  data_packet_builder b(built, d.p.hdr, d.p.ring, d.p.seq);
+  EXPECT_EQ(b.size(), data_prefix_bytes);
+  EXPECT_EQ(b.items(), 0u);
+  std::size_t want_size = data_prefix_bytes;
+  for (const item& it : d.p.items) {
+    b.add(it);
+    want_size += data_packet_builder::item_cost(it.data.size());
+    EXPECT_EQ(b.size(), want_size);
+  }
+  EXPECT_EQ(b.items(), d.p.items.size());
+  b.finish();
+  EXPECT_EQ(built, d.bytes());
+}
+
+TEST(data_packet_builder, builds_after_existing_bytes) {
+  sample_data d;
+  byte_vector built = {std::byte{1}, std::byte{2}, std::byte{3}};
+  data_packet_builder b(built, d.p.hdr, d.p.ring, d.p.seq);
+  EXPECT_EQ(b.size(), data_prefix_bytes);
+  for (const item& it : d.p.items) b.add(it);
+  b.finish();
+  const byte_vector want = d.bytes();
+  ASSERT_EQ(built.size(), 3 + want.size());
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), built.begin() + 3));
+  EXPECT_EQ(built[0], std::byte{1});
+  EXPECT_TRUE(decode_data(std::span<const std::byte>(built).subspan(3)).ok());
+}
+
+TEST(data_packet_builder, item_cost_is_header_plus_payload) {
+  EXPECT_EQ(data_packet_builder::item_cost(0), item_header_bytes);
+  EXPECT_EQ(data_packet_builder::item_cost(100), item_header_bytes + 100);
+}
+
+TEST(data_packet_builder_death, fragment_past_its_message_asserts) {
+  byte_vector out;
+  data_packet_builder b(out, make_header(node_id{1}), ring_id{}, seq_t{1});
+  const byte_vector data = payload(10, 0);
+  EXPECT_DEATH(b.add(item{service::agreed, msg_id{1}, 15, 6, data}), "CHORUS_ASSERT");
+}
+
+// --- header errors
+// --------------------------------------------------------------------------------
+
+TEST(decode_header, accepts_every_known_type) {
+  for (std::uint8_t type = 1; type <= 4; ++type) {
+    byte_vector b = encoded(sample_token());
+    b[off_type] = std::byte{type};
+    auto h = decode_header(b);
+    ASSERT_TRUE(h.ok()) << int(type);
+    EXPECT_EQ(static_cast<std::uint8_t>(h->type), type);
+    EXPECT_EQ(h->sender, node_id{2});
+    EXPECT_EQ(h->hash, conf_hash{0x0123456789abcdefULL});
+  }
+}
+
+TEST(decode_header, short_input_is_truncated) {
+  const byte_vector b = encoded(sample_token());
+  for (std::size_t n = 0; n < header_bytes; ++n) {
+    auto h = decode_header(std::span<const std::byte>(b.data(), n));
+    EXPECT_EQ(error_of(h), errc::truncated) << "length " << n;
+  }
+  EXPECT_TRUE(decode_header(std::span<const std::byte>(b.data(), header_bytes)).ok());
+}
+
+TEST(decode_header, bad_magic_is_malformed) {
+  for (std::size_t at : {0u, 1u}) {
+    byte_vector b = encoded(sample_token());
+    b[at] ^= std::byte{0x01};
+    EXPECT_EQ(error_of(decode_header(b)), errc::malformed);
+    EXPECT_EQ(error_of(decode(b)), errc::malformed);
+    EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+  }
+  byte_vector swapped = encoded(sample_token());
+  std::swap(swapped[0], swapped[1]);  // big-endian magic
+  EXPECT_EQ(error_of(decode_header(swapped)), errc::malformed);
+}
+
+TEST(decode_header, other_version_is_unsupported) {
+  for (int v : {0, 2, 255}) {
+    byte_vector b = encoded(sample_token());
+    b[off_version] = std::byte(v);
+    EXPECT_EQ(error_of(decode_header(b)), errc::unsupported) << v;
+    EXPECT_EQ(error_of(decode(b)), errc::unsupported) << v;
+    EXPECT_EQ(error_of(decode_token(b)), errc::unsupported) << v;
+  }
+}
+
+TEST(decode_header, unknown_type_is_malformed) {
+  for (int type : {0, 5, 200, 255}) {
+    byte_vector b = encoded(sample_token());
+    b[off_type] = std::byte(type);
+    EXPECT_EQ(error_of(decode_header(b)), errc::malformed) << type;
+    EXPECT_EQ(error_of(decode(b)), errc::malformed) << type;
+  }
+}
+
+TEST(decode, membership_types_are_unsupported) {
+  for (packet_type type : {packet_type::join, packet_type::commit}) {
+    byte_vector b = encoded(sample_token());
+    b[off_type] = std::byte(static_cast<std::uint8_t>(type));
+    EXPECT_EQ(error_of(decode(b)), errc::unsupported);
+    EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+}
+
+TEST(decode, each_typed_decoder_rejects_the_other_type) {
+  sample_data d;
+  EXPECT_EQ(error_of(decode_token(d.bytes())), errc::malformed);
+  EXPECT_EQ(error_of(decode_data(encoded(sample_token()))), errc::malformed);
+}
+
+// --- truncation and trailing bytes ------------------------------------------------------------
+
+TEST(decode, every_strict_prefix_of_a_data_packet_is_truncated) {
+  sample_data d;
+  const byte_vector b = d.bytes();
+  for (std::size_t n = 0; n < b.size(); ++n) {
+    const std::span<const std::byte> prefix(b.data(), n);
+    ASSERT_EQ(error_of(decode_data(prefix)), errc::truncated) << "length " << n;
+    ASSERT_EQ(error_of(decode(prefix)), errc::truncated) << "length " << n;
+  }
+}
+
+TEST(decode, every_strict_prefix_of_a_token_is_truncated) {
+  const byte_vector b = encoded(sample_token());
+  for (std::size_t n = 0; n < b.size(); ++n) {
+    const std::span<const std::byte> prefix(b.data(), n);
+    ASSERT_EQ(error_of(decode_token(prefix)), errc::truncated) << "length " << n;
+    ASSERT_EQ(error_of(decode(prefix)), errc::truncated) << "length " << n;
+  }
+}
+
+TEST(decode, trailing_bytes_are_malformed) {
+  sample_data d;
+  byte_vector b = d.bytes();
+  b.push_back(std::byte{0});
+  EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  EXPECT_EQ(error_of(decode(b)), errc::malformed);
+
+  byte_vector t = encoded(sample_token());
+  t.push_back(std::byte{0});
+  EXPECT_EQ(error_of(decode_token(t)), errc::malformed);
+  // Not a whole extra retransmission request either.
+  for (int i = 0; i < 7; ++i) t.push_back(std::byte{0});
+  EXPECT_EQ(error_of(decode_token(t)), errc::malformed);
+}
+
+TEST(decode, datagram_above_the_udp_limit_is_too_large) {
+  byte_vector big(datagram_bytes_max + 1 - data_prefix_bytes - item_header_bytes);
+  data_packet p;
+  p.hdr = make_header(node_id{1});
+  p.seq = seq_t{9};
+  p.items.push_back(
+      item{service::reliable, msg_id{1}, static_cast<std::uint32_t>(big.size()), 0, big});
+  byte_vector b;
+  encode(p, b);
+  ASSERT_EQ(b.size(), datagram_bytes_max + 1);
+  EXPECT_EQ(error_of(decode_data(b)), errc::too_large);
+  EXPECT_EQ(error_of(decode(b)), errc::too_large);
+
+  byte_vector t = encoded(sample_token());
+  t.resize(datagram_bytes_max + 1);
+  EXPECT_EQ(error_of(decode_token(t)), errc::too_large);
+  EXPECT_EQ(error_of(decode(t)), errc::too_large);
+}
+
+// --- data packet field errors -----------------------------------------------------------------
+
+TEST(decode_data, seq_zero_is_malformed) {
+  sample_data d;
+  byte_vector b = d.bytes();
+  put_le(b, off_data_seq, 0, 8);
+  EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+}
+
+TEST(decode_data, item_count_larger_than_the_packet_is_rejected) {
+  sample_data d;
+  {
+    // So many items that even their headers cannot fit: rejected before any allocation.
+    byte_vector b = d.bytes();
+    put_le(b, off_data_count, 0xffff, 2);
+    EXPECT_EQ(error_of(decode_data(b)), errc::truncated);
+  }
+  {
+    // One more item than present: the headers would fit, but the fifth item is missing.
+    byte_vector b = d.bytes();
+    put_le(b, off_data_count, d.p.items.size() + 1, 2);
+    EXPECT_EQ(error_of(decode_data(b)), errc::truncated);
+  }
+  {
+    // Fewer than present: the rest is trailing garbage.
+    byte_vector b = d.bytes();
+    put_le(b, off_data_count, d.p.items.size() - 1, 2);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+  {
+    // A count on an otherwise empty packet.
+    data_packet p;
+    p.hdr = make_header(node_id{1});
+    p.seq = seq_t{1};
+    byte_vector b;
+    encode(p, b);
+    put_le(b, off_data_count, 1, 2);
+    EXPECT_EQ(error_of(decode_data(b)), errc::truncated);
+  }
+}
+
+TEST(decode_data, item_length_past_the_packet_is_truncated) {
+  sample_data d;
+  byte_vector b = d.bytes();
+  // The last real-data item (index 2) claims one more byte than the packet holds for it; keep
+  // the fragment inside its message so only the length is wrong.
+  const std::size_t at = d.item_at(2);
+  put_le(b, at + off_item_total, 600, 4);
+  put_le(b, at + off_item_len, 5 + item_header_bytes + 1, 4);
+  EXPECT_EQ(error_of(decode_data(b)), errc::truncated);
+}
+
+TEST(decode_data, service_above_safe_is_malformed) {
+  for (int svc = 0; svc <= 255; ++svc) {
+    sample_data d;
+    byte_vector b = d.bytes();
+    b[d.item_at(1) + off_item_svc] = std::byte(svc);
+    auto r = decode_data(b);
+    if (svc <= service_max) {
+      ASSERT_TRUE(r.ok()) << svc;
+      EXPECT_EQ(static_cast<int>(r->items[1].svc), svc);
+    } else {
+      EXPECT_EQ(error_of(r), errc::malformed) << svc;
+    }
+  }
+}
+
+TEST(decode_data, message_id_zero_is_malformed) {
+  sample_data d;
+  byte_vector b = d.bytes();
+  put_le(b, d.item_at(3) + off_item_id, 0, 8);
+  EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+}
+
+TEST(decode_data, fragment_outside_its_message_is_malformed) {
+  sample_data d;
+  const std::size_t mid = d.item_at(1);  // offset 300, 100 bytes, of 1000
+  {
+    byte_vector b = d.bytes();  // ends one byte past the message
+    put_le(b, mid + off_item_offset, 901, 4);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+  {
+    byte_vector b = d.bytes();  // ends exactly at the message's end: fine
+    put_le(b, mid + off_item_offset, 900, 4);
+    auto r = decode_data(b);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->items[1].last_fragment());
+  }
+  {
+    byte_vector b = d.bytes();  // starts past the end
+    put_le(b, mid + off_item_offset, 1001, 4);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+  {
+    byte_vector b = d.bytes();  // total smaller than the fragment
+    put_le(b, mid + off_item_total, 99, 4);
+    put_le(b, mid + off_item_offset, 0, 4);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+  {
+    byte_vector b = d.bytes();  // offset + length would wrap a 32-bit sum
+    put_le(b, mid + off_item_total, message_bytes_max, 4);
+    put_le(b, mid + off_item_offset, 0xffffffa0u, 4);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+  {
+    byte_vector b = d.bytes();  // an empty message at a non-zero offset
+    put_le(b, d.item_at(3) + off_item_offset, 1, 4);
+    EXPECT_EQ(error_of(decode_data(b)), errc::malformed);
+  }
+}
+
+TEST(decode_data, empty_fragment_of_a_non_empty_message_is_malformed) {
+  sample_data d;
+  d.p.items.push_back(item{service::agreed, msg_id{9}, 10, 4, {}});
+  EXPECT_EQ(error_of(decode_data(d.bytes())), errc::malformed);
+  d.p.items.back().offset = 10;  // an empty fragment at the very end is still empty
+  EXPECT_EQ(error_of(decode_data(d.bytes())), errc::malformed);
+}
+
+TEST(decode_data, message_above_the_wire_limit_is_too_large) {
+  sample_data d;
+  const std::size_t mid = d.item_at(1);
+  byte_vector b = d.bytes();
+  put_le(b, mid + off_item_total, message_bytes_max, 4);
+  EXPECT_TRUE(decode_data(b).ok());
+  put_le(b, mid + off_item_total, message_bytes_max + 1, 4);
+  EXPECT_EQ(error_of(decode_data(b)), errc::too_large);
+  put_le(b, mid + off_item_total, UINT32_MAX, 4);
+  EXPECT_EQ(error_of(decode_data(b)), errc::too_large);
+}
+
+// --- token field errors -----------------------------------------------------------------------
+
+TEST(decode_token, aru_above_seq_is_malformed) {
+  byte_vector b = encoded(sample_token());
+  put_le(b, off_token_aru, 501, 8);
+  EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+  put_le(b, off_token_aru, 500, 8);
+  EXPECT_TRUE(decode_token(b).ok());
+}
+
+TEST(decode_token, rtr_not_ascending_is_malformed) {
+  token t = sample_token();
+  t.rtr = {seq_t{490}, seq_t{481}};
+  EXPECT_EQ(error_of(decode_token(encoded(t))), errc::malformed);
+  t.rtr = {seq_t{481}, seq_t{481}};  // duplicates are not ascending either
+  EXPECT_EQ(error_of(decode_token(encoded(t))), errc::malformed);
+  t.rtr = {seq_t{1}, seq_t{3}, seq_t{2}};
+  EXPECT_EQ(error_of(decode_token(encoded(t))), errc::malformed);
+}
+
+TEST(decode_token, rtr_out_of_range_is_malformed) {
+  token t = sample_token();
+  t.rtr = {seq_t{0}};
+  EXPECT_EQ(error_of(decode_token(encoded(t))), errc::malformed);
+  t.rtr = {seq_t{481}, seq_t{501}};  // above seq
+  EXPECT_EQ(error_of(decode_token(encoded(t))), errc::malformed);
+  t.rtr = {seq_t{500}};  // == seq is in range
+  EXPECT_TRUE(decode_token(encoded(t)).ok());
+}
+
+TEST(decode_token, more_than_rtr_max_requests_is_malformed) {
+  token t = sample_token();
+  t.seq = seq_t{5000};
+  t.rtr.clear();
+  for (std::size_t i = 1; i <= rtr_max; ++i) t.rtr.push_back(seq_t{i});
+  byte_vector b = encoded(t);
+  b.insert(b.end(), 8, std::byte{0});
+  put_le(b, b.size() - 8, rtr_max + 1, 8);
+  put_le(b, off_token_rtr_count, rtr_max + 1, 2);
+  EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+  // A huge count is rejected as well, whatever the packet size.
+  put_le(b, off_token_rtr_count, 0xffff, 2);
+  EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+}
+
+TEST(decode_token, rtr_count_larger_than_the_packet_is_truncated) {
+  byte_vector b = encoded(sample_token());
+  put_le(b, off_token_rtr_count, 4, 2);
+  EXPECT_EQ(error_of(decode_token(b)), errc::truncated);
+  put_le(b, off_token_rtr_count, 2, 2);  // one request left over
+  EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+}
+
+TEST(decode_token, seq_below_aru_via_seq_field_is_malformed) {
+  byte_vector b = encoded(sample_token());
+  put_le(b, off_token_seq, 479, 8);
+  EXPECT_EQ(error_of(decode_token(b)), errc::malformed);
+}
+
+// Every error carries a message for the daemon's drop log.
+TEST(decode, errors_carry_a_message) {
+  const byte_vector b = encoded(sample_token());
+  auto r = decode(std::span<const std::byte>(b.data(), 3));
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(r.error().message().empty());
+  EXPECT_FALSE(r.error().to_string().empty());
+}
+
+}  // namespace
+}  // namespace chorus::wire
