@@ -1,0 +1,227 @@
+// cluster.cpp — the simulated shell around N core::nodes (see cluster.hpp).
+#include "sim/cluster.hpp"
+
+#include "util/assert.hpp"
+
+namespace chorus::sim {
+namespace {
+
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+}  // namespace
+
+cluster::cluster(cluster_options o, scheduler& sched, network& net, trace& tr, checker& chk)
+    : opts_(std::move(o)), sched_(sched), net_(net), trace_(tr), checker_(chk) {
+  CHORUS_ASSERT(opts_.nodes >= 1 && opts_.nodes <= 16 && net.nodes() == opts_.nodes);
+  for (std::uint32_t i = 1; i <= opts_.nodes; ++i) members_.push_back(node_id{i});
+  slots_.resize(opts_.nodes);
+  checker_.set_probe(this);
+}
+
+cluster::~cluster() { checker_.set_probe(nullptr); }
+
+cluster::slot& cluster::at(node_id n) {
+  CHORUS_ASSERT(n.value >= 1 && n.value <= slots_.size());
+  return slots_[n.value - 1];
+}
+
+const core::node* cluster::find(node_id n) const {
+  if (n.value < 1 || n.value > slots_.size()) return nullptr;
+  return slots_[n.value - 1].node.get();
+}
+
+void cluster::start() {
+  for (node_id n : members_) {
+    core::config cfg = opts_.base;
+    cfg.self = n;
+    cfg.members = members_;
+    at(n).node = std::make_unique<core::node>(std::move(cfg), sched_.now());
+    trace_.record(trace_kind::create, sched_.now(), {n.value});
+    if (trace_.printing()) trace_.print(sched_.now(), strf("node %u created", n.value));
+    drain(n);
+  }
+}
+
+cluster::stop_reason cluster::run(time_point limit, const std::function<bool()>& done) {
+  time_point last = sched_.now();
+  std::uint64_t same_time = 0;
+  while (checker_.ok()) {
+    if (done && done()) return stop_reason::done;
+    if (sched_.empty()) return stop_reason::idle;
+    const time_point t = sched_.next_time();
+    if (t > limit) return stop_reason::time_limit;
+    same_time = t == last ? same_time + 1 : 0;
+    last = t;
+    if (same_time > opts_.same_time_events_max) {
+      checker_.fail(strf("livelock: more than %llu events at virtual time %s",
+                         ull(opts_.same_time_events_max), format_time(t).c_str()));
+      break;
+    }
+    event e = sched_.pop();
+    dispatch(e);
+  }
+  return stop_reason::failed;
+}
+
+void cluster::dispatch(event& e) {
+  if (auto* p = std::get_if<in_flight>(&e)) return on_arrival(*p);
+  if (auto* t = std::get_if<timer_event>(&e)) return on_timer(*t);
+  std::get<action>(e)();
+}
+
+void cluster::on_arrival(in_flight& p) {
+  const node_id to = p.to;
+  const std::uint64_t id = p.id;
+  if (!net_.arrive(p)) return;
+  slot& s = at(to);
+  const time_point now = sched_.now();
+  trace_.record(trace_kind::receive, now, {id, p.from.value, to.value, s.node != nullptr});
+  if (trace_.printing())
+    trace_.print(now, strf("recv #%llu %u->%u%s %s", ull(id), p.from.value, to.value,
+                           s.node ? "" : " (no node)", describe_packet(p.bytes.span()).c_str()));
+  if (!s.node) return;
+  s.node->step(p.from, std::move(p.bytes), now);
+  drain(to);
+}
+
+void cluster::on_timer(const timer_event& t) {
+  slot& s = at(t.node);
+  if (t.generation != s.timer_generation || !s.node) return;
+  s.deadline.reset();
+  const time_point now = sched_.now();
+  trace_.record(trace_kind::tick, now, {t.node.value});
+  if (trace_.printing()) trace_.print(now, strf("tick %u", t.node.value));
+  s.node->tick(now);
+  drain(t.node);
+}
+
+util::result<msg_id> cluster::submit(node_id origin, service svc, util::shared_bytes payload) {
+  slot& s = at(origin);
+  CHORUS_ASSERT(s.node != nullptr);
+  const time_point now = sched_.now();
+  const std::size_t size = payload.size();
+  auto r = s.node->submit(svc, std::move(payload), now);
+  if (r) {
+    trace_.record(trace_kind::submit, now,
+                  {origin.value, r->value, static_cast<std::uint64_t>(svc), size});
+    if (trace_.printing())
+      trace_.print(now, strf("submit %u#%llu %s %zu B", origin.value, ull(r->value),
+                             wire::to_string(svc), size));
+    checker_.on_submit(origin, *r, svc, size, now);
+  } else {
+    trace_.record(trace_kind::refused, now,
+                  {origin.value, static_cast<std::uint64_t>(r.error().code()), size});
+    if (trace_.printing())
+      trace_.print(now, strf("submit refused at %u: %s (%s, %zu B)", origin.value,
+                             r.error().to_string().c_str(), wire::to_string(svc), size));
+  }
+  drain(origin);
+  return r;
+}
+
+void cluster::drain(node_id n) {
+  slot& s = at(n);
+  core::node& nd = *s.node;
+  core::output out = nd.take_output();
+  route(n, nd, out.packets);
+  deliver_events(n, out.events);
+  arm(n, out.deadline);
+  if (opts_.check_node_invariants) nd.check_invariants();
+}
+
+void cluster::route(node_id n, const core::node& nd, std::vector<core::outgoing_packet>& packets) {
+  for (core::outgoing_packet& p : packets) {
+    if (p.to) {
+      net_.send(n, *p.to, p.bytes);
+      continue;
+    }
+    for (node_id m : nd.cfg().members)
+      if (m != n) net_.send(n, m, p.bytes);
+  }
+}
+
+void cluster::deliver_events(node_id n, std::vector<core::event>& events) {
+  const time_point now = sched_.now();
+  for (core::event& e : events) {
+    if (auto* d = std::get_if<core::delivery>(&e)) {
+      trace_.record(trace_kind::deliver, now,
+                    {n.value, d->ring.rep.value, d->ring.counter, d->seq.value, d->origin.value,
+                     d->id.value, static_cast<std::uint64_t>(d->svc), d->payload.size()});
+      if (trace_.printing())
+        trace_.print(now, strf("deliver at %u: %u#%llu %s seq=%llu %zu B", n.value, d->origin.value,
+                               ull(d->id.value), wire::to_string(d->svc), ull(d->seq.value),
+                               d->payload.size()));
+      checker_.on_delivery(n, *d, now);
+    } else {
+      const auto& c = std::get<core::configuration>(e);
+      trace_.record(trace_kind::configuration, now,
+                    {n.value, static_cast<std::uint64_t>(c.type), c.ring.rep.value, c.ring.counter,
+                     c.members.size()});
+      if (trace_.printing())
+        trace_.print(now,
+                     strf("configuration at %u: %s ring %s, %zu members", n.value,
+                          c.type == core::configuration::kind::regular ? "regular" : "transitional",
+                          wire::to_string(c.ring).c_str(), c.members.size()));
+      checker_.on_configuration(n, c, now);
+    }
+  }
+}
+
+// A deadline replaces the scheduled timer; nullopt leaves it alone (a spurious tick is
+// harmless, a missed one is not).
+void cluster::arm(node_id n, std::optional<time_point> deadline) {
+  slot& s = at(n);
+  if (!deadline || (s.deadline && *s.deadline == *deadline)) return;
+  s.deadline = *deadline;
+  sched_.at(*deadline, timer_event{n, ++s.timer_generation});
+}
+
+bool cluster::has_received(node_id n, seq_t s) const {
+  const core::node* nd = find(n);
+  return nd != nullptr && nd->has_received(s);
+}
+
+std::string cluster::describe(node_id n) const {
+  const core::node* nd = find(n);
+  if (nd == nullptr) return strf("node %u: down", n.value);
+  const core::stats& st = nd->stats();
+  return strf(
+      "node %u: aru=%llu delivered_upto=%llu safe_upto=%llu queued=%zu msgs/%zu B "
+      "tokens_rx=%llu token_rtx=%llu sent=%llu rtx=%llu rtr=%llu delivered=%llu "
+      "drops(dup=%llu window=%llu stale_token=%llu)",
+      n.value, ull(nd->aru().value), ull(nd->delivered_upto().value), ull(nd->safe_upto().value),
+      nd->queued_messages(), nd->queued_bytes(), ull(st.tokens_received),
+      ull(st.tokens_retransmitted), ull(st.packets_sent), ull(st.packets_retransmitted),
+      ull(st.retransmit_requests), ull(st.messages_delivered), ull(st.dropped_duplicate),
+      ull(st.dropped_beyond_window), ull(st.dropped_stale_token));
+}
+
+core::stats cluster::total_stats() const {
+  core::stats t;
+  for (const slot& s : slots_) {
+    if (!s.node) continue;
+    const core::stats& st = s.node->stats();
+    t.packets_received += st.packets_received;
+    t.dropped_malformed += st.dropped_malformed;
+    t.dropped_conf_hash += st.dropped_conf_hash;
+    t.dropped_foreign_ring += st.dropped_foreign_ring;
+    t.dropped_not_member += st.dropped_not_member;
+    t.dropped_duplicate += st.dropped_duplicate;
+    t.dropped_beyond_window += st.dropped_beyond_window;
+    t.dropped_stale_token += st.dropped_stale_token;
+    t.dropped_unsupported += st.dropped_unsupported;
+    t.tokens_received += st.tokens_received;
+    t.tokens_retransmitted += st.tokens_retransmitted;
+    t.packets_sent += st.packets_sent;
+    t.packets_retransmitted += st.packets_retransmitted;
+    t.retransmit_requests += st.retransmit_requests;
+    t.messages_submitted += st.messages_submitted;
+    t.messages_refused += st.messages_refused;
+    t.messages_delivered += st.messages_delivered;
+    t.bytes_delivered += st.bytes_delivered;
+    t.reassembly_errors += st.reassembly_errors;
+  }
+  return t;
+}
+
+}  // namespace chorus::sim

@@ -1,0 +1,96 @@
+// cluster.hpp — N core::nodes in one process, driven by the scheduler through the simulated
+// network, with every output routed, traced and checked.
+//
+// Nodes have ids 1..N in ring order and share one core::config (ring {rep 1, counter 1}). The
+// cluster is the shell of DESIGN §3: it feeds each node its datagrams (step), timers (tick)
+// and client messages (submit), and after every call acts on take_output() in field order —
+// packets into the network (a broadcast becomes one independent transmission per other
+// member), events to the checker, the deadline to a timer event — then, when enabled, calls
+// check_invariants().
+//
+// A node lives in a slot that can be emptied and refilled (crash and restart, issue 3): a
+// datagram or timer for an empty slot is dropped, and a slot's timer generation outlives the
+// node object, so a stale timer never fires on a new incarnation.
+// Thread-safety: none; one per simulation.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/node.hpp"
+#include "sim/checker.hpp"
+#include "sim/network.hpp"
+#include "sim/scheduler.hpp"
+#include "sim/trace.hpp"
+
+namespace chorus::sim {
+
+struct cluster_options {
+  std::size_t nodes = 3;  // 1..16
+  // Windows, limits and timers for every node; self, members and ring are filled in.
+  core::config base;
+  // Call node::check_invariants() after every call (on in debug and sanitizer builds).
+#ifdef CHORUS_CHECK_INVARIANTS
+  bool check_node_invariants = true;
+#else
+  bool check_node_invariants = false;
+#endif
+  // More events than this at one virtual time is a livelock (a timer re-armed at now forever).
+  std::uint64_t same_time_events_max = 2'000'000;
+};
+
+class cluster final : public node_probe {
+ public:
+  enum class stop_reason { done, time_limit, idle, failed };
+
+  // `sched`, `net`, `tr` and `chk` must outlive the cluster. The checker gets this cluster as
+  // its probe.
+  cluster(cluster_options o, scheduler& sched, network& net, trace& tr, checker& chk);
+  ~cluster() override;
+
+  // Builds every node at now() and acts on its first output.
+  void start();
+  // Runs events until `done()` (checked before each event; may be empty) holds, the checker
+  // records a violation, no event is left, or the next event lies after `limit`.
+  stop_reason run(time_point limit, const std::function<bool()>& done);
+  // node::submit at now() on node `origin`; reports accepted messages to the checker.
+  util::result<msg_id> submit(node_id origin, service svc, util::shared_bytes payload);
+
+  const std::vector<node_id>& members() const noexcept { return members_; }
+  // The node in slot `n`, or nullptr if the slot is empty.
+  const core::node* find(node_id n) const;
+  // Sum of every live node's stats.
+  core::stats total_stats() const;
+
+  bool has_received(node_id n, seq_t s) const override;
+  std::string describe(node_id n) const override;
+
+ private:
+  struct slot {
+    std::unique_ptr<core::node> node;
+    std::optional<time_point> deadline;  // the timer event currently scheduled, if any
+    std::uint64_t timer_generation = 0;  // bumped whenever the scheduled timer is superseded
+  };
+
+  slot& at(node_id n);
+  void dispatch(event& e);
+  void on_arrival(in_flight& p);
+  void on_timer(const timer_event& t);
+  // Acts on the node's output; `n` identifies the slot.
+  void drain(node_id n);
+  void route(node_id n, const core::node& nd, std::vector<core::outgoing_packet>& packets);
+  void deliver_events(node_id n, std::vector<core::event>& events);
+  void arm(node_id n, std::optional<time_point> deadline);
+
+  cluster_options opts_;
+  scheduler& sched_;
+  network& net_;
+  trace& trace_;
+  checker& checker_;
+  std::vector<node_id> members_;
+  std::vector<slot> slots_;  // [id-1]
+};
+
+}  // namespace chorus::sim

@@ -1,0 +1,126 @@
+// network.hpp — the simulated network between daemons: one directed link per ordered pair of
+// nodes, each with its own loss, duplication, reordering, delay, jitter, clogging and up/down
+// state, plus scripted rules and a filter for scenario tests.
+//
+// A transmission's fate is decided when it is sent (rules, filter, link down, loss,
+// duplication, delay) and checked again when it arrives (a link that went down loses what was
+// in flight; a link that clogged meanwhile holds it). Links are FIFO except for transmissions
+// picked for reordering, which get an extra random delay and may be overtaken. A clogged link
+// holds everything sent on it and releases it when the clog ends. All randomness comes from the
+// prng handed in (forked from the run seed), drawn in event order.
+//
+// Later faults slot in here: partitions are links set down, a crashed node's links are down.
+// Thread-safety: none; one per simulation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "sim/scheduler.hpp"
+#include "sim/trace.hpp"
+#include "util/prng.hpp"
+
+namespace chorus::sim {
+
+// The random behaviour of one directed link.
+struct link_params {
+  double loss = 0.0;               // chance a transmission is lost
+  double dup = 0.0;                // chance a transmission arrives twice
+  double reorder = 0.0;            // chance a transmission leaves FIFO order (gets extra delay)
+  duration delay = 20us;           // fixed part of the one-way delay
+  duration jitter = 180us;         // random part, uniform in [0, jitter]
+  duration reorder_delay = 500us;  // most extra delay a reordered transmission gets
+};
+
+// One directed link's state.
+struct link_state {
+  link_params params;
+  bool up = true;              // false: everything sent on it, or in flight on it, is lost
+  time_point clogged_until{};  // while now < clogged_until, transmissions are held
+  time_point last_arrival{};   // FIFO: no in-order transmission arrives before this
+};
+
+// What a rule or filter decides about a transmission.
+enum class verdict : std::uint8_t {
+  pass,     // let the link's random faults decide
+  drop,     // lose it
+  deliver,  // deliver it once, exempt from random loss, duplication and reordering
+};
+
+// "Apply `action` to the next `count` transmissions from `from` to `to` of `type`."
+struct rule {
+  node_id from = wire::no_node;           // no_node: any sender
+  node_id to = wire::no_node;             // no_node: any receiver
+  std::optional<wire::packet_type> type;  // nullopt: any type
+  std::uint64_t count = 1;                // transmissions it still applies to
+  verdict action = verdict::drop;
+};
+
+// Consulted for every transmission after the rules; `in_flight` is valid only during the call.
+using filter = std::function<verdict(const in_flight&)>;
+
+struct network_stats {
+  std::uint64_t transmissions = 0;     // send() calls (a duplicate is not a transmission)
+  std::uint64_t lost = 0;              // random loss
+  std::uint64_t dropped_scripted = 0;  // by a rule or the filter
+  std::uint64_t dropped_link_down = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t reordered = 0;
+  std::uint64_t held = 0;  // arrivals postponed by a clog
+  std::uint64_t clogs = 0;
+  std::uint64_t arrived = 0;  // handed to a node
+};
+
+class network {
+ public:
+  // Nodes are numbered 1..nodes. `sched` and `tr` must outlive the network. Every link starts
+  // with `defaults`; a node's loopback link is always clean.
+  network(std::size_t nodes, link_params defaults, util::prng rng, scheduler& sched, trace& tr);
+
+  // Puts `bytes` on the link from → to at now(); schedules its arrival(s) or drops it.
+  void send(node_id from, node_id to, const util::shared_bytes& bytes);
+  // Called when a transmission's arrival event pops. True: hand it to the node now. False: it
+  // was lost (link down) or postponed (link clogged; `p` has been moved into the scheduler).
+  bool arrive(in_flight& p);
+
+  link_state& link(node_id from, node_id to);
+  // Sets the params of every link between distinct nodes.
+  void set_params(const link_params& p);
+  void set_up(node_id from, node_id to, bool up) { link(from, to).up = up; }
+  // Holds the link's transmissions until `until` (extends, never shortens, a running clog).
+  void clog(node_id from, node_id to, time_point until);
+  // Every `period`, each link clogs with chance `chance` for up to `longest`, until heal().
+  void start_random_clogs(double chance, duration period, duration longest);
+  // Ends the faulty phase: clean params (delay and jitter kept), no clogs, every link up, no
+  // rules or filter, no more random clogs.
+  void heal();
+
+  void add_rule(const rule& r) { rules_.push_back(r); }
+  void set_filter(filter f) { filter_ = std::move(f); }
+
+  std::size_t nodes() const noexcept { return nodes_; }
+  const network_stats& stats() const noexcept { return stats_; }
+
+ private:
+  verdict judge(const in_flight& p);
+  void schedule(in_flight p, link_state& l, bool clean);
+  void clog_round(duration period, duration longest);
+  void trace_drop(const in_flight& p, const char* why, std::uint64_t reason);
+
+  std::size_t nodes_;
+  util::prng rng_;
+  scheduler& sched_;
+  trace& trace_;
+  std::vector<link_state> links_;  // [(from-1) * nodes + (to-1)]
+  std::vector<rule> rules_;        // in order of addition; the first match applies
+  filter filter_;
+  double clog_chance_ = 0.0;
+  bool healed_ = false;
+  std::uint64_t next_id_ = 0;
+  network_stats stats_;
+};
+
+}  // namespace chorus::sim

@@ -1,0 +1,103 @@
+// options.hpp — every input of a simulated run, and the one table of option names that the
+// description line, the replay command, the swarm's draws and the command line all use (so
+// they cannot drift apart).
+// Thread-safety: value types and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/cluster.hpp"
+
+namespace chorus::sim {
+
+struct options {
+  std::uint64_t seed = 1;
+  std::uint32_t nodes = 3;  // 1..16
+  // network faults during the fault phase (per directed link)
+  double loss = 0.0;
+  double dup = 0.0;
+  double reorder = 0.0;
+  std::uint32_t delay_us = 20;
+  std::uint32_t jitter_us = 180;
+  std::uint32_t reorder_us = 500;  // most extra delay of a reordered transmission
+  double clog = 0.0;               // chance per link per clog period that it clogs
+  std::uint32_t clog_ms = 20;      // longest clog
+  // workload (per node)
+  std::uint32_t messages = 50;
+  double rate = 0.0;  // messages per second; 0: spread over the fault phase
+  bool big = false;   // force multi-MiB messages
+  // phases
+  std::uint32_t fault_ms = 300;  // length of the faulty phase
+  // After the heal, the run fails once this long passes without progress (no node's aru,
+  // delivered_upto or safe_upto moves, nothing is delivered or accepted by submit()) while
+  // something is undelivered, or
+  // once 100 times this has passed in all.
+  std::uint32_t liveness_ms = 5000;
+  // core configuration
+  std::uint32_t packet_bytes = 1400;
+  std::uint32_t window_global = 1024;
+  std::uint32_t window_personal = 256;
+  std::uint32_t window_accelerated = 64;
+  std::uint32_t token_hold_us = 0;
+  std::uint32_t token_retransmit_us = 5000;
+  // call node::check_invariants() after every call (does not change the trace)
+  bool node_invariants = cluster_options{}.check_node_invariants;
+
+  friend bool operator==(const options&, const options&) = default;
+};
+
+inline constexpr duration clog_period = 10ms;  // how often random clogs are drawn
+
+// Calls f(name, member pointer, help) for every option, in a fixed order.
+template <typename F>
+void visit_options(F&& f) {
+  f("seed", &options::seed, "run seed, hex (0x…) or decimal");
+  f("nodes", &options::nodes, "daemons in the ring, 1..16");
+  f("loss", &options::loss, "chance a transmission is lost, per link (fault phase)");
+  f("dup", &options::dup, "chance a transmission is duplicated (fault phase)");
+  f("reorder", &options::reorder, "chance a transmission is reordered (fault phase)");
+  f("delay-us", &options::delay_us, "fixed one-way delay, microseconds");
+  f("jitter-us", &options::jitter_us, "random extra delay, up to this many microseconds");
+  f("reorder-us", &options::reorder_us, "extra delay of a reordered transmission, up to (us)");
+  f("clog", &options::clog, "chance per link per 10 ms that the link clogs (fault phase)");
+  f("clog-ms", &options::clog_ms, "longest clog, milliseconds");
+  f("messages", &options::messages, "messages each node submits");
+  f("rate", &options::rate, "submits per second per node (0: spread over the fault phase)");
+  f("big", &options::big, "force multi-MiB messages (at least one per node)");
+  f("fault-ms", &options::fault_ms, "length of the faulty phase, virtual milliseconds");
+  f("liveness-ms", &options::liveness_ms,
+    "after the heal, fail when nothing progresses for this long (virtual ms)");
+  f("packet-bytes", &options::packet_bytes, "core: largest datagram");
+  f("window-global", &options::window_global, "core: packets per token rotation");
+  f("window-personal", &options::window_personal, "core: packets per token visit");
+  f("window-accelerated", &options::window_accelerated, "core: packets sent after the token");
+  f("token-hold-us", &options::token_hold_us, "core: idle token parking time, microseconds");
+  f("token-retransmit-us", &options::token_retransmit_us, "core: token retransmit timeout (us)");
+  f("node-invariants", &options::node_invariants, "call node::check_invariants() after every call");
+}
+
+// "seed=0x1 nodes=3 loss=0 …": every effective option, one line.
+std::string describe(const options& o);
+// "chorus-sim --seed 0x1 --nodes 3 …": the command that replays `o` exactly.
+std::string replay_command(const options& o);
+// The swarm's options for `seed`: every option drawn from the seed itself (nodes 1–8, loss up
+// to 20 %, duplication and reordering on, sometimes clogs, varied windows and timers), except
+// those named in `given` (names without "--"), which keep their value from `base`. The result's
+// seed is always `seed`.
+options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::string>& given);
+// Empty if `o` can run; otherwise why not (a probability outside 0..1, a core configuration
+// that core::validate() refuses, …).
+std::string validate(const options& o);
+// describe() without the options that cannot change a run (node-invariants): what the trace
+// hash and the configuration hash are computed from.
+std::string identity(const options& o);
+// The core configuration `o` describes (self and members are left for the cluster).
+core::config make_config(const options& o);
+
+// Shortest text that parses back to exactly `v` ("0.137").
+std::string format_double(double v);
+
+}  // namespace chorus::sim

@@ -1,0 +1,164 @@
+// sim_test.cpp — whole runs: a seed replays to its trace hash (in process, and through the
+// printed replay command), different seeds differ, tracing does not perturb a run, scripted
+// faults slot in, and the completion check can fail.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "sim/cli.hpp"
+#include "sim/simulation.hpp"
+
+namespace chorus::sim {
+namespace {
+
+options faulty(std::uint64_t seed) {
+  options o;
+  o.seed = seed;
+  o.nodes = 4;
+  o.loss = 0.1;
+  o.dup = 0.05;
+  o.reorder = 0.05;
+  o.clog = 0.01;
+  o.messages = 20;
+  o.fault_ms = 100;
+  return o;
+}
+
+report run(const options& o) { return simulation(o).run(); }
+
+std::vector<std::string> split(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+TEST(simulation, same_seed_same_trace_hash) {
+  const report a = run(faulty(0x1234));
+  const report b = run(faulty(0x1234));
+  ASSERT_TRUE(a.ok) << a.failure;
+  EXPECT_EQ(a.trace_hash, b.trace_hash);
+  EXPECT_EQ(a.trace_events, b.trace_events);
+  EXPECT_GT(a.deliveries, 0u);
+  EXPECT_GT(a.net.lost, 0u);
+}
+
+TEST(simulation, different_seeds_different_hashes) {
+  EXPECT_NE(run(faulty(1)).trace_hash, run(faulty(2)).trace_hash);
+  options o = faulty(1);
+  o.loss = 0.11;
+  EXPECT_NE(run(faulty(1)).trace_hash, run(o).trace_hash);
+}
+
+TEST(simulation, tracing_does_not_change_the_run) {
+  std::FILE* sink = std::tmpfile();
+  ASSERT_NE(sink, nullptr);
+  const report traced = simulation(faulty(77), sink).run();
+  EXPECT_GT(std::ftell(sink), 0);
+  std::fclose(sink);
+  EXPECT_EQ(traced.trace_hash, run(faulty(77)).trace_hash);
+}
+
+TEST(simulation, describe_names_every_option_seed_first) {
+  const std::string d = describe(faulty(0xabc));
+  EXPECT_EQ(d.rfind("seed=0xabc nodes=4 loss=0.1 dup=0.05 reorder=0.05 ", 0), 0u) << d;
+  EXPECT_EQ(replay_command(faulty(0xabc)).rfind("chorus-sim --seed 0xabc --nodes 4 ", 0), 0u);
+}
+
+// What the swarm prints for a failing seed must replay that very run.
+TEST(simulation, a_replay_command_reproduces_its_run) {
+  for (std::uint64_t seed : {3u, 1000u, 0xdeadu}) {
+    const options drawn = draw_swarm(seed, options{}, {});
+    std::string error;
+    const auto parsed = parse_command_line(split(replay_command(drawn)), &error);
+    ASSERT_TRUE(parsed) << error << "\n" << replay_command(drawn);
+    EXPECT_EQ(parsed->opts, drawn) << describe(parsed->opts) << "\n" << describe(drawn);
+    EXPECT_EQ(run(parsed->opts).trace_hash, run(drawn).trace_hash);
+  }
+}
+
+TEST(simulation, swarm_keeps_explicit_options_and_draws_the_rest) {
+  options base;
+  base.nodes = 5;
+  base.loss = 0.0;
+  const options a = draw_swarm(9, base, {"nodes", "loss"});
+  EXPECT_EQ(a.seed, 9u);
+  EXPECT_EQ(a.nodes, 5u);
+  EXPECT_EQ(a.loss, 0.0);
+  EXPECT_GT(a.dup, 0.0);
+  EXPECT_GT(a.reorder, 0.0);
+  // An explicit option does not shift the others' draws.
+  const options b = draw_swarm(9, base, {});
+  EXPECT_EQ(a.dup, b.dup);
+  EXPECT_EQ(a.messages, b.messages);
+  EXPECT_LE(b.loss, 0.2);
+  EXPECT_GE(b.nodes, 1u);
+  EXPECT_LE(b.nodes, 8u);
+}
+
+TEST(simulation, command_line_rejects_bad_values) {
+  std::string error;
+  EXPECT_FALSE(parse_command_line({"chorus-sim", "--nodes", "17"}, &error));
+  EXPECT_FALSE(parse_command_line({"chorus-sim", "--loss", "1.5"}, &error));
+  EXPECT_FALSE(parse_command_line({"chorus-sim", "--seed", "0xzz"}, &error));
+  const auto ok = parse_command_line({"chorus-sim", "--seed", "0x10", "--loss", "0.137"}, &error);
+  ASSERT_TRUE(ok) << error;
+  EXPECT_EQ(ok->opts.seed, 16u);
+  EXPECT_EQ(ok->opts.loss, 137 / 1000.0);
+  EXPECT_EQ(ok->given, (std::set<std::string>{"seed", "loss"}));
+}
+
+TEST(simulation, single_node_ring_delivers_everything) {
+  options o = faulty(5);
+  o.nodes = 1;
+  const report r = run(o);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_EQ(r.deliveries, r.submitted);
+}
+
+TEST(simulation, big_messages_arrive_whole) {
+  options o = faulty(6);
+  o.nodes = 3;
+  o.messages = 4;
+  o.big = true;
+  const report r = run(o);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_GT(r.submitted_bytes, 1u << 20);
+}
+
+// Scenario hook: scripted drops during the faulty phase are survived.
+TEST(simulation, scripted_token_drops_are_survived) {
+  options o = faulty(8);
+  o.loss = o.dup = o.reorder = o.clog = 0.0;
+  simulation sim(o);
+  sim.net().add_rule(
+      {.from = node_id{1}, .to = node_id{2}, .type = wire::packet_type::token, .count = 5});
+  const report r = sim.run();
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_EQ(r.net.dropped_scripted, 5u);
+  EXPECT_GT(r.nodes.tokens_retransmitted, 0u);
+}
+
+// The completion check can fail: a filter added after the heal cuts node 3 off for good.
+TEST(simulation, completion_fails_when_a_node_stays_cut_off) {
+  options o = faulty(9);
+  o.rate = 100.0;  // 20 messages over about 200 ms: some are sent after the heal
+  o.liveness_ms = 300;
+  simulation sim(o);
+  const time_point after_heal = time_point{} + std::chrono::milliseconds(o.fault_ms) + 1ms;
+  sim.sched().at(after_heal, action([&sim] {
+                   sim.net().set_filter([](const in_flight& p) {
+                     return p.to == node_id{3} || p.from == node_id{3} ? verdict::drop
+                                                                       : verdict::pass;
+                   });
+                 }));
+  const report r = sim.run();
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.failure.rfind("L completion: no progress since", 0), 0u) << r.failure;
+  EXPECT_FALSE(r.details.empty());
+  // The stall is caught about liveness_ms after the last progress, not at the hard bound.
+  EXPECT_LT(r.end, std::chrono::milliseconds(o.fault_ms + 5 * o.liveness_ms));
+}
+
+}  // namespace
+}  // namespace chorus::sim

@@ -1,0 +1,204 @@
+// simulation.cpp — one run through its phases (see simulation.hpp).
+//
+// Phases (TigerBeetle's safety-then-liveness shape):
+//   1. faults   [0, fault_ms): the network loses, duplicates, reorders and clogs; workloads
+//               submit; the checker checks every event.
+//   2. heal     at fault_ms: every link becomes clean (delay and jitter remain).
+//   3. liveness until every workload has submitted everything and every message (UNRELIABLE
+//               excepted) is delivered at every node; failing when nothing progresses for
+//               liveness_ms (a stall), or after 100 × liveness_ms in all (a crawl). Progress, not
+//               a fixed bound, so that a slow but moving ring (tiny windows, tens of MiB) passes
+//               while a stuck one fails within liveness_ms.
+//   4. grace    20 ms more, to catch late duplicate deliveries; then the final checks.
+#include "sim/simulation.hpp"
+
+#include "util/hash.hpp"
+
+namespace chorus::sim {
+namespace {
+
+constexpr duration grace = 20ms;
+constexpr duration watch_period = 10ms;
+
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+link_params make_link_params(const options& o) {
+  link_params p;
+  p.loss = o.loss;
+  p.dup = o.dup;
+  p.reorder = o.reorder;
+  p.delay = std::chrono::microseconds(o.delay_us);
+  p.jitter = std::chrono::microseconds(o.jitter_us);
+  p.reorder_delay = std::chrono::microseconds(o.reorder_us);
+  return p;
+}
+
+std::vector<node_id> member_ids(std::uint32_t n) {
+  std::vector<node_id> m;
+  for (std::uint32_t i = 1; i <= n; ++i) m.push_back(node_id{i});
+  return m;
+}
+
+}  // namespace
+
+simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace_(trace_out) {
+  CHORUS_ASSERT(o.nodes >= 1 && o.nodes <= 16);
+  util::prng root(o.seed);
+  util::prng net_rng = root.fork();
+  const std::uint64_t payload_seed = root.next();
+  const core::config cfg = make_config(o);
+  checker_ = std::make_unique<checker>(member_ids(o.nodes), cfg.ring, payload_seed);
+  net_ = std::make_unique<network>(o.nodes, make_link_params(o), net_rng, sched_, trace_);
+  cluster_options co;
+  co.nodes = o.nodes;
+  co.base = cfg;
+  co.check_node_invariants = o.node_invariants;
+  cluster_ = std::make_unique<cluster>(co, sched_, *net_, trace_, *checker_);
+  workload_options wo;
+  wo.messages = o.messages;
+  wo.spread = std::chrono::milliseconds(o.fault_ms);
+  wo.rate = o.rate;
+  wo.force_big = o.big;
+  wo.chunk_bytes = o.packet_bytes - wire::data_prefix_bytes - wire::item_header_bytes;
+  for (node_id n : cluster_->members())
+    workloads_.push_back(
+        std::make_unique<workload>(wo, n, payload_seed, root.fork(), *cluster_, sched_, *checker_));
+}
+
+simulation::~simulation() = default;
+
+bool simulation::workloads_done() const {
+  for (const auto& w : workloads_)
+    if (!w->done()) return false;
+  return true;
+}
+
+void simulation::phase(const char* name) {
+  trace_.record(trace_kind::phase, sched_.now(), name);
+  if (trace_.printing()) trace_.print(sched_.now(), std::string("=== ") + name);
+}
+
+report simulation::run() {
+  trace_.record(trace_kind::start, sched_.now(), identity(opts_));
+  phase("faults");
+  cluster_->start();
+  for (auto& w : workloads_) w->start();
+  net_->start_random_clogs(opts_.clog, clog_period, std::chrono::milliseconds(opts_.clog_ms));
+
+  const time_point heal_at = time_point{} + std::chrono::milliseconds(opts_.fault_ms);
+  auto stop = cluster_->run(heal_at, {});
+  if (stop == cluster::stop_reason::failed) return make_report(sched_.now());
+  if (sched_.now() < heal_at) sched_.advance_to(heal_at);
+  phase("heal");
+  net_->heal();
+
+  const duration liveness = std::chrono::milliseconds(opts_.liveness_ms);
+  watching_ = true;
+  last_progress_ = progress();
+  progressed_at_ = heal_at;
+  sched_.after(watch_period, action([this] { watch(); }));
+  stop = cluster_->run(heal_at + 100 * liveness,
+                       [this] { return stalled_ || (workloads_done() && checker_->complete()); });
+  watching_ = false;
+  if (stop == cluster::stop_reason::failed) return make_report(sched_.now());
+  if (!workloads_done() || !checker_->complete()) {
+    report r = make_report(sched_.now());
+    fail_completion(r, stop);
+    return r;
+  }
+  const time_point complete_at = sched_.now();
+  phase("grace");
+  stop = cluster_->run(complete_at + grace, {});
+  if (stop != cluster::stop_reason::failed) {
+    if (sched_.now() < complete_at + grace) sched_.advance_to(complete_at + grace);
+    checker_->finish(sched_.now());
+  }
+  return make_report(complete_at);
+}
+
+std::uint64_t simulation::progress() const {
+  std::uint64_t p = checker_->deliveries();
+  for (const auto& w : workloads_) p += w->submitted();
+  for (node_id n : cluster_->members()) {
+    if (const core::node* nd = cluster_->find(n))
+      p += nd->aru().value + nd->delivered_upto().value + nd->safe_upto().value;
+  }
+  return p;
+}
+
+void simulation::watch() {
+  if (!watching_) return;
+  const std::uint64_t p = progress();
+  if (p != last_progress_) {
+    last_progress_ = p;
+    progressed_at_ = sched_.now();
+  } else if (sched_.now() - progressed_at_ >= std::chrono::milliseconds(opts_.liveness_ms)) {
+    stalled_ = true;
+  }
+  sched_.after(watch_period, action([this] { watch(); }));
+}
+
+void simulation::fail_completion(report& r, cluster::stop_reason why) {
+  std::uint64_t unsent = 0;
+  for (const auto& w : workloads_) unsent += opts_.messages - w->submitted();
+  std::string what;
+  if (stalled_)
+    what = strf("no progress since %s (%u ms)", format_time(progressed_at_).c_str(),
+                opts_.liveness_ms);
+  else if (why == cluster::stop_reason::idle)
+    what = "no event left to run";
+  else
+    what = strf("still incomplete %u ms after the heal", 100 * opts_.liveness_ms);
+  checker_->fail(strf("L completion: %s at %s; %llu messages not yet accepted by submit(), %s",
+                      what.c_str(), format_time(sched_.now()).c_str(), ull(unsent),
+                      checker_->complete() ? "every accepted message delivered everywhere"
+                                           : "accepted messages missing (see below)"));
+  r.ok = false;
+  r.failure = checker_->violation();
+  r.details = checker_->missing_report(opts_.nodes);
+  for (node_id n : cluster_->members()) r.details.push_back(cluster_->describe(n));
+}
+
+report simulation::make_report(time_point complete_at) const {
+  report r;
+  r.ok = checker_->ok();
+  r.failure = checker_->violation();
+  r.trace_hash = trace_.hash();
+  r.trace_events = trace_.events();
+  r.complete_at = complete_at.time_since_epoch();
+  r.end = sched_.now().time_since_epoch();
+  for (const auto& w : workloads_) {
+    r.submitted += w->submitted();
+    r.submitted_bytes += w->bytes();
+    r.would_block += w->would_block();
+  }
+  r.deliveries = checker_->deliveries();
+  r.unreliable_missing = checker_->unreliable_missing();
+  r.net = net_->stats();
+  r.nodes = cluster_->total_stats();
+  return r;
+}
+
+std::vector<std::string> summary_lines(const report& r) {
+  const auto& n = r.nodes;
+  const auto& w = r.net;
+  return {
+      strf("messages: %llu submitted (%.1f KiB, %llu would_block retries), %llu deliveries, "
+           "%llu unreliable deliveries missing",
+           ull(r.submitted), static_cast<double>(r.submitted_bytes) / 1024.0, ull(r.would_block),
+           ull(r.deliveries), ull(r.unreliable_missing)),
+      strf("ring: %llu data packets sent, %llu retransmitted, %llu retransmit requests, "
+           "%llu tokens received, %llu token retransmits, %llu duplicates dropped",
+           ull(n.packets_sent), ull(n.packets_retransmitted), ull(n.retransmit_requests),
+           ull(n.tokens_received), ull(n.tokens_retransmitted), ull(n.dropped_duplicate)),
+      strf("network: %llu transmissions, %llu lost, %llu scripted drops, %llu duplicated, "
+           "%llu reordered, %llu clogs (%llu held), %llu arrived",
+           ull(w.transmissions), ull(w.lost), ull(w.dropped_scripted), ull(w.duplicated),
+           ull(w.reordered), ull(w.clogs), ull(w.held), ull(w.arrived)),
+      strf("virtual time: complete at %s, end %s; %llu trace events",
+           format_duration(r.complete_at).c_str(), format_duration(r.end).c_str(),
+           ull(r.trace_events)),
+  };
+}
+
+}  // namespace chorus::sim

@@ -1,0 +1,94 @@
+// simulation.hpp — one simulated run: the options that define it, the run itself (phases:
+// faults, heal, liveness, grace) and its report. Reused by chorus-sim, the scenario tests and
+// the benchmarks.
+//
+// A run is a pure function of its options: the seed feeds one prng whose forks drive the
+// network and each node's workload, and the trace hash fingerprints everything that happened.
+// `replay_command(o)` names every option explicitly, so it reproduces the run whatever defaults
+// or swarm draws produced `o`.
+//
+//   simulation sim(opts);                  // builds scheduler, network, nodes, workloads
+//   sim.net().add_rule({...});             // optional scripting before run()
+//   report r = sim.run();
+// Thread-safety: none; a simulation belongs to one thread (distinct simulations are
+// independent).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/stats.hpp"
+#include "sim/checker.hpp"
+#include "sim/cluster.hpp"
+#include "sim/network.hpp"
+#include "sim/options.hpp"
+#include "sim/scheduler.hpp"
+#include "sim/trace.hpp"
+#include "sim/workload.hpp"
+
+namespace chorus::sim {
+
+struct report {
+  bool ok = true;
+  std::string failure;               // one line, when !ok
+  std::vector<std::string> details;  // further lines (completion failures)
+  std::uint64_t trace_hash = 0;
+  std::uint64_t trace_events = 0;
+  duration complete_at{};  // virtual time when everything was delivered (or the run stopped)
+  duration end{};          // virtual time at the end of the run
+  std::uint64_t submitted = 0;
+  std::uint64_t submitted_bytes = 0;
+  std::uint64_t would_block = 0;
+  std::uint64_t deliveries = 0;
+  std::uint64_t unreliable_missing = 0;
+  network_stats net;
+  core::stats nodes;  // summed over nodes
+};
+// Human-readable summary lines of a report (not including the failure).
+std::vector<std::string> summary_lines(const report& r);
+
+class simulation {
+ public:
+  // Builds everything for `o` at virtual time 0. Trace lines go to `trace_out` if not null.
+  explicit simulation(const options& o, std::FILE* trace_out = nullptr);
+  ~simulation();
+  simulation(const simulation&) = delete;
+  simulation& operator=(const simulation&) = delete;
+
+  // Runs every phase once and reports.
+  report run();
+
+  const options& opts() const noexcept { return opts_; }
+  scheduler& sched() noexcept { return sched_; }
+  network& net() noexcept { return *net_; }
+  cluster& nodes() noexcept { return *cluster_; }
+  checker& check() noexcept { return *checker_; }
+
+ private:
+  bool workloads_done() const;
+  void phase(const char* name);
+  // Sum of monotone progress counters (aru, delivered_upto, safe_upto, deliveries, submits):
+  // it grows exactly when something progressed.
+  std::uint64_t progress() const;
+  // Periodic liveness watch: sets stalled_ when progress() stood still for liveness_ms.
+  void watch();
+  void fail_completion(report& r, cluster::stop_reason why);
+  report make_report(time_point complete_at) const;
+
+  options opts_;
+  trace trace_;
+  scheduler sched_;
+  std::unique_ptr<checker> checker_;
+  std::unique_ptr<network> net_;
+  std::unique_ptr<cluster> cluster_;
+  std::vector<std::unique_ptr<workload>> workloads_;
+  bool watching_ = false;  // the liveness watch runs
+  bool stalled_ = false;   // the watch saw no progress for liveness_ms
+  std::uint64_t last_progress_ = 0;
+  time_point progressed_at_{};  // when progress() last changed
+};
+
+}  // namespace chorus::sim
