@@ -35,6 +35,13 @@ using namespace std::chrono_literals;
 
 struct config {
   node_id self{};
+  // Grows each time this daemon restarts (the shell persists or derives it). A restarted daemon
+  // is a new process to the others: its message ids start at incarnation · 2^40 + 1, so
+  // (origin, id) names one message for ever.
+  std::uint32_t incarnation = 0;
+  // Every daemon that may ever be a member (from spread.conf), ascending. Membership (issue 3)
+  // sends joins and merge detection to all of them. Empty: the members below.
+  std::vector<node_id> daemons;
   // The ring's members in ring order (the token goes from members[i] to members[i+1]).
   // Fixed for the life of the node until membership (issue 3) replaces it. Must contain `self`.
   std::vector<node_id> members;
@@ -63,6 +70,15 @@ struct config {
   std::uint32_t rtr_per_visit_max = 256;
 
   // --- timers ---
+  // Membership (issue 3; docs/protocol.md "Membership"): not used by the node yet.
+  // No token accepted for this long: the token is lost, start gathering.
+  duration token_timeout = 200ms;
+  // Rebroadcast our join this often while gathering.
+  duration join_timeout = 10ms;
+  // Give up on daemons that have not agreed with our sets after this long in gather.
+  duration consensus_timeout = 60ms;
+  // The representative announces its ring to configured daemons outside it this often.
+  duration merge_detect = 500ms;
   // Resend the token to the successor if no sign of it moving on arrives within this time.
   duration token_retransmit = 5ms;
   // An idle ring parks the token this long at each holder before passing it on (0: never park,

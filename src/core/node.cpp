@@ -30,6 +30,13 @@ util::status validate(const config& cfg) {
   if (cfg.outstanding_max < cfg.window_global)
     return bad("outstanding_max must be at least window_global");
   if (cfg.rtr_per_visit_max == 0) return bad("rtr_per_visit_max must be positive");
+  if (cfg.incarnation >= (1u << 23)) return bad("incarnation above 2^23");
+  if (!std::is_sorted(cfg.daemons.begin(), cfg.daemons.end()) ||
+      std::adjacent_find(cfg.daemons.begin(), cfg.daemons.end()) != cfg.daemons.end())
+    return bad("daemons must be ascending, without duplicates");
+  for (node_id m : cfg.members)
+    if (!cfg.daemons.empty() && !std::binary_search(cfg.daemons.begin(), cfg.daemons.end(), m))
+      return bad("a member is not among the configured daemons");
   if (cfg.token_retransmit <= duration::zero()) return bad("token_retransmit must be positive");
   if (cfg.token_hold < duration::zero()) return bad("token_hold must not be negative");
   if (cfg.token_hold >= cfg.token_retransmit)

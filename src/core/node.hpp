@@ -43,7 +43,8 @@ class node {
   void step(node_id from, util::shared_bytes bytes, time_point now);
   // Fires the timers whose deadline is ≤ now.
   void tick(time_point now);
-  // Queues a message for ordering and returns its id (the origin's counter, from 1). Refuses
+  // Queues a message for ordering and returns its id (the origin's counter, from
+  // incarnation · 2^40 + 1). Refuses
   // with too_large above config.message_bytes_max, would_block when the send queue is full.
   util::result<msg_id> submit(service svc, util::shared_bytes payload, time_point now);
   // Everything the shell must do since the last call; see output.hpp.

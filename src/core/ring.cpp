@@ -39,7 +39,7 @@ ring::ring(const config& cfg, struct stats& st, output& out, time_point now)
       out_(out),
       successor_(successor_of(cfg)),
       window_(window_capacity(cfg)),
-      queue_(cfg.send_queue_bytes_max),
+      queue_(cfg.send_queue_bytes_max, msg_id{(std::uint64_t{cfg.incarnation} << 40) + 1}),
       reassembly_(cfg.message_bytes_max) {
   out_.events.push_back(configuration{configuration::kind::regular, cfg.ring, cfg.members});
   if (cfg.members.front() == cfg.self) {

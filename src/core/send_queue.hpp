@@ -7,7 +7,7 @@
 // one, so small messages are never split; a larger one fills the space left and continues in
 // the next packets.
 // Invariants: bytes() is the sum of the unsent bytes of queued messages and ≤ bytes_max;
-// ids are assigned 1, 2, 3, … in submit order.
+// ids are assigned first_id, first_id + 1, … in submit order.
 // Thread-safety: none; owned by one node.
 #pragma once
 
@@ -23,7 +23,9 @@ namespace chorus::core {
 
 class send_queue {
  public:
-  explicit send_queue(std::size_t bytes_max) : bytes_max_(bytes_max) {}
+  // Ids start at `first_id` (config.hpp: incarnation · 2^40 + 1).
+  send_queue(std::size_t bytes_max, msg_id first_id = msg_id{1})
+      : bytes_max_(bytes_max), next_id_(first_id) {}
 
   // Queues a message and returns its id; would_block if it does not fit in bytes_max.
   util::result<msg_id> push(service svc, util::shared_bytes payload);
@@ -46,7 +48,7 @@ class send_queue {
   std::deque<pending> queue_;
   std::size_t bytes_max_;
   std::size_t bytes_ = 0;
-  msg_id next_id_{1};
+  msg_id next_id_;
 };
 
 }  // namespace chorus::core
