@@ -77,8 +77,7 @@ class in_memory_ring {
       if (p.to) {
         in_flight_.push_back({p.to->value - 1, i, std::move(p.bytes)});
       } else {
-        for (std::uint32_t j = 0; j < nodes_.size(); ++j)
-          if (j != i) in_flight_.push_back({j, i, p.bytes});
+        for (core::node_id to : *p.group) in_flight_.push_back({to.value - 1, i, p.bytes});
       }
     }
     for (auto& e : o.events) delivered_[i] += std::holds_alternative<core::delivery>(e);

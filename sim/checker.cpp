@@ -31,6 +31,21 @@ checker::checker(std::vector<node_id> members, ring_id ring, std::uint64_t paylo
   }
 }
 
+void checker::enable_membership() {
+  evs_ = std::make_unique<evs_checker>(members_.size(), payload_seed_, &violation_);
+  evs_->set_probe(probe_);
+}
+
+void checker::on_start(node_id n, std::uint32_t incarnation, core::time_point now) {
+  if (evs_) return evs_->on_start(n, incarnation, now);
+  if (incarnation != 0)
+    fail(strf("C configuration: node %u restarted, but a fixed ring has no membership", n.value));
+}
+
+void checker::on_crash(node_id n, core::time_point now) {
+  if (evs_) evs_->on_crash(n, now);
+}
+
 void checker::fail(std::string what) {
   if (violation_.empty()) violation_ = std::move(what);
 }
@@ -53,7 +68,11 @@ checker::message* checker::find(node_id origin, msg_id id) {
 }
 
 void checker::on_submit(node_id origin, msg_id id, service svc, std::size_t size,
-                        core::time_point /*now*/) {
+                        core::time_point now) {
+  if (evs_) {
+    ++submitted_;
+    return evs_->on_submit(origin, id, svc, size, now);
+  }
   CHORUS_ASSERT(origin.value >= 1 && origin.value <= messages_.size());
   auto& v = messages_[origin.value - 1];
   if (id.value != v.size() + 1)
@@ -69,6 +88,7 @@ void checker::on_submit(node_id origin, msg_id id, service svc, std::size_t size
 }
 
 void checker::on_configuration(node_id at, const core::configuration& c, core::time_point now) {
+  if (evs_) return evs_->on_configuration(at, c, now);
   node_state& n = nodes_[at.value - 1];
   const bool expected = c.type == core::configuration::kind::regular && c.ring == ring_ &&
                         c.members == members_ && !n.configured;
@@ -83,6 +103,7 @@ void checker::on_configuration(node_id at, const core::configuration& c, core::t
 }
 
 void checker::on_delivery(node_id at, const core::delivery& d, core::time_point now) {
+  if (evs_) return evs_->on_delivery(at, d, now);
   CHORUS_ASSERT(at.value >= 1 && at.value <= nodes_.size());
   ++deliveries_;
   message* m = find(d.origin, d.id);
@@ -199,6 +220,7 @@ void checker::check_safe(node_id at, const core::delivery& d, core::time_point n
 
 void checker::finish(core::time_point now) {
   if (!ok()) return;
+  if (evs_) return evs_->finish(now);
   for (std::size_t o = 0; o < messages_.size(); ++o) {
     const auto& v = messages_[o];
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -217,6 +239,7 @@ void checker::finish(core::time_point now) {
 }
 
 std::vector<std::string> checker::missing_report(std::size_t max) const {
+  if (evs_) return evs_->missing_report(max);
   std::vector<std::string> out;
   for (std::size_t p = 0; p < members_.size() && out.size() < max; ++p) {
     std::uint64_t missing = 0;

@@ -23,14 +23,22 @@
 //   L.  finish(): every non-UNRELIABLE message is delivered by every member.
 // UNRELIABLE messages may be lost under faults (DESIGN §3.1): they are checked for I1 and P,
 // and counted when missing, but are not part of the ordering and completion checks.
+//
+// With membership (enable_membership(), issue 3) the fixed model above no longer holds: every
+// call is handed to an evs_checker (evs_checker.hpp), which checks invariants 1–8 for any
+// sequence of configurations, crashes and restarts, and complete() means the live daemons have
+// settled into one ring and delivered what they must.
 // Thread-safety: none; one per simulation.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/output.hpp"
+#include "sim/evs_checker.hpp"
 
 namespace chorus::sim {
 
@@ -46,6 +54,11 @@ class node_probe {
   virtual ~node_probe() = default;
   // Whether node `n` has received packet `s` of its current ring.
   virtual bool has_received(node_id n, seq_t s) const = 0;
+  // Whether node `n` has received packet `s` of ring `r`; nullopt when it cannot tell (it is
+  // down, or no longer in ring `r`).
+  virtual std::optional<bool> received(node_id /*n*/, ring_id /*r*/, seq_t /*s*/) const {
+    return std::nullopt;
+  }
   // A one-line state of node `n` for failure messages ("aru=… delivered_upto=…").
   virtual std::string describe(node_id n) const = 0;
 };
@@ -58,28 +71,53 @@ class checker {
 
   // `probe` must outlive the checker, or be reset to nullptr first. Without a probe, I6 is not
   // checked.
-  void set_probe(const node_probe* probe) noexcept { probe_ = probe; }
+  void set_probe(const node_probe* probe) noexcept {
+    probe_ = probe;
+    if (evs_) evs_->set_probe(probe);
+  }
+  // From now on, check EVS over any sequence of configurations (call before any event).
+  void enable_membership();
+  bool membership() const noexcept { return evs_ != nullptr; }
+  // The EVS checker (nullptr without membership).
+  evs_checker* evs() noexcept { return evs_.get(); }
+  const evs_checker* evs() const noexcept { return evs_.get(); }
+
+  // A node object was built (incarnation 0 at start, then one more on every restart).
+  void on_start(node_id n, std::uint32_t incarnation, core::time_point now);
+  // Node n's node object was destroyed.
+  void on_crash(node_id n, core::time_point now);
 
   // `origin`'s submit() accepted a message of `size` bytes at level `svc` and returned `id`.
   // Call before acting on the node's output (a one-node ring may deliver it at once).
   void on_submit(node_id origin, msg_id id, service svc, std::size_t size, core::time_point now);
   void on_configuration(node_id at, const core::configuration& c, core::time_point now);
   void on_delivery(node_id at, const core::delivery& d, core::time_point now);
-  // The end of the run: checks I2 and L.
+  // The end of the run: checks I2 and L (with membership, every EVS check).
   void finish(core::time_point now);
+  // With membership: the whole-history checks, also worth running when a run stops early.
+  void check_histories() {
+    if (evs_) evs_->check_histories();
+  }
 
   // Records a violation found elsewhere (the cluster, the workload); the first one wins.
   void fail(std::string what);
   bool ok() const noexcept { return violation_.empty(); }
   const std::string& violation() const noexcept { return violation_; }
 
-  // Every non-UNRELIABLE message submitted so far is delivered at every member.
-  bool complete() const noexcept { return required_done_ == required_; }
+  // Every non-UNRELIABLE message submitted so far is delivered at every member (with
+  // membership: evs_checker::complete()).
+  bool complete() const noexcept { return evs_ ? evs_->complete() : required_done_ == required_; }
   // Up to `max` lines naming, per node, how much is missing and the first missing message.
   std::vector<std::string> missing_report(std::size_t max) const;
 
   std::uint64_t submitted() const noexcept { return submitted_; }
-  std::uint64_t deliveries() const noexcept { return deliveries_; }
+  std::uint64_t deliveries() const noexcept { return evs_ ? evs_->deliveries() : deliveries_; }
+  // Configurations installed (all nodes).
+  std::uint64_t configurations() const noexcept { return evs_ ? evs_->configurations() : 0; }
+  // Crash → survivors' next regular configuration (empty without membership).
+  std::vector<core::duration> crash_recovery_times() const {
+    return evs_ ? evs_->crash_recovery_times() : std::vector<core::duration>{};
+  }
   // UNRELIABLE (message, member) pairs never delivered.
   std::uint64_t unreliable_missing() const;
 
@@ -124,6 +162,7 @@ class checker {
   std::uint64_t submitted_ = 0;
   std::uint64_t deliveries_ = 0;
   std::string violation_;
+  std::unique_ptr<evs_checker> evs_;
 };
 
 }  // namespace chorus::sim

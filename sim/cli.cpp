@@ -35,7 +35,8 @@ constexpr const char* description =
     "Prints the options first and trace_hash=… last; the same options reproduce the same hash.\n"
     "A failure prints `FAIL: …` and the `replay:` command that reproduces it.\n"
     "  chorus-sim --seed 0x2a --nodes 5 --loss 0.1 --dup 0.05 --reorder 0.05\n"
-    "  chorus-sim --seeds 1000 --seed 1     (swarm: each seed draws its own options)";
+    "  chorus-sim --seeds 1000 --seed 1     (swarm: each seed draws its own options)\n"
+    "  chorus-sim --seeds 1000 --membership (swarm with crashes, restarts, partitions; EVS checks)";
 
 // The abort handler's text: FAIL plus the replay command of the run in progress. A fixed
 // buffer, because only write(2) may run inside a signal handler.
@@ -48,16 +49,16 @@ void write_abort_text() {
   }
 }
 
-extern "C" void on_abort_signal(int) {
+extern "C" void on_abort_signal(int sig) {
   write_abort_text();
   // Die of the signal (a SIGABRT sent from outside would otherwise be survived).
-  std::signal(SIGABRT, SIG_DFL);
-  std::raise(SIGABRT);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
 }
 
 void set_abort_context(const options& o) {
   const std::string s =
-      "\nFAIL: the process aborted (a CHORUS_ASSERT or sanitizer report above)\n"
+      "\nFAIL: the process aborted (a CHORUS_ASSERT, a crash or a sanitizer report above)\n"
       "replay: " +
       replay_command(o) + "\n";
   abort_len = std::min(s.size(), sizeof abort_text);
@@ -65,7 +66,8 @@ void set_abort_context(const options& o) {
 }
 
 void install_abort_handler() {
-  std::signal(SIGABRT, on_abort_signal);
+  // A crash inside the core (SIGSEGV and friends) also prints the replay command.
+  for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, on_abort_signal);
 #if defined(__SANITIZE_ADDRESS__)
   __sanitizer_set_death_callback(write_abort_text);
 #endif
@@ -191,6 +193,7 @@ int run_swarm(const cli_request& req) {
   std::fflush(stdout);
   std::uint64_t passed = 0, failed = 0;
   std::vector<duration> times;
+  std::vector<duration> recoveries;  // membership: crash → survivors' regular configuration
   for (std::uint64_t k = 0; k < req.seeds; ++k) {
     const options o = draw_swarm(req.opts.seed + k, req.opts, req.given);
     if (const std::string bad = validate(o); !bad.empty()) {
@@ -203,6 +206,7 @@ int run_swarm(const cli_request& req) {
     simulation sim(o, req.trace ? stdout : nullptr);
     const report r = sim.run();
     times.push_back(r.complete_at);
+    recoveries.insert(recoveries.end(), r.crash_recovery.begin(), r.crash_recovery.end());
     if (req.verbose)
       std::printf("%s %s complete=%s events=%llu %s\n", r.ok ? "pass" : "FAIL",
                   format_hex(o.seed).c_str(), format_duration(r.complete_at).c_str(),
@@ -227,6 +231,9 @@ int run_swarm(const cli_request& req) {
       static_cast<unsigned long long>(passed), static_cast<unsigned long long>(failed),
       format_duration(median).c_str(), format_duration(longest).c_str(), wall,
       wall > 0 ? static_cast<double>(req.seeds) / wall : 0.0);
+  if (req.opts.membership)
+    std::printf("membership: crash to survivors' regular configuration %s over %zu crashes\n",
+                median_max(recoveries).c_str(), recoveries.size());
   return failed == 0 ? 0 : 1;
 }
 

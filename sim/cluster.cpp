@@ -8,6 +8,28 @@ namespace {
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
+void add_stats(core::stats& t, const core::stats& st) {
+  t.packets_received += st.packets_received;
+  t.dropped_malformed += st.dropped_malformed;
+  t.dropped_conf_hash += st.dropped_conf_hash;
+  t.dropped_foreign_ring += st.dropped_foreign_ring;
+  t.dropped_not_member += st.dropped_not_member;
+  t.dropped_duplicate += st.dropped_duplicate;
+  t.dropped_beyond_window += st.dropped_beyond_window;
+  t.dropped_stale_token += st.dropped_stale_token;
+  t.dropped_unsupported += st.dropped_unsupported;
+  t.tokens_received += st.tokens_received;
+  t.tokens_retransmitted += st.tokens_retransmitted;
+  t.packets_sent += st.packets_sent;
+  t.packets_retransmitted += st.packets_retransmitted;
+  t.retransmit_requests += st.retransmit_requests;
+  t.messages_submitted += st.messages_submitted;
+  t.messages_refused += st.messages_refused;
+  t.messages_delivered += st.messages_delivered;
+  t.bytes_delivered += st.bytes_delivered;
+  t.reassembly_errors += st.reassembly_errors;
+}
+
 }  // namespace
 
 cluster::cluster(cluster_options o, scheduler& sched, network& net, trace& tr, checker& chk)
@@ -30,16 +52,70 @@ const core::node* cluster::find(node_id n) const {
   return slots_[n.value - 1].node.get();
 }
 
+std::uint32_t cluster::incarnation(node_id n) const {
+  CHORUS_ASSERT(n.value >= 1 && n.value <= slots_.size());
+  return slots_[n.value - 1].incarnation;
+}
+
 void cluster::start() {
   for (node_id n : members_) {
     core::config cfg = opts_.base;
     cfg.self = n;
     cfg.members = members_;
-    at(n).node = std::make_unique<core::node>(std::move(cfg), sched_.now());
-    trace_.record(trace_kind::create, sched_.now(), {n.value});
-    if (trace_.printing()) trace_.print(sched_.now(), strf("node %u created", n.value));
-    drain(n);
+    if (opts_.membership) cfg.daemons = members_;
+    create(n, std::move(cfg), "created");
   }
+}
+
+void cluster::create(node_id n, core::config cfg, const char* what) {
+  slot& s = at(n);
+  CHORUS_ASSERT(s.node == nullptr);
+  cfg.incarnation = s.incarnation;
+  const time_point now = sched_.now();
+  // The trace of a first incarnation is what it was before crashes existed.
+  if (s.incarnation == 0)
+    trace_.record(trace_kind::create, now, {n.value});
+  else
+    trace_.record(trace_kind::create, now, {n.value, s.incarnation});
+  if (trace_.printing())
+    trace_.print(now, s.incarnation == 0
+                          ? strf("node %u %s", n.value, what)
+                          : strf("node %u %s, incarnation %u", n.value, what, s.incarnation));
+  checker_.on_start(n, s.incarnation, now);
+  s.node = std::make_unique<core::node>(std::move(cfg), now);
+  drain(n);
+}
+
+void cluster::crash(node_id n) {
+  slot& s = at(n);
+  CHORUS_ASSERT(s.node != nullptr, "crash of a node that is down");
+  add_stats(crashed_stats_, s.node->stats());
+  s.node.reset();
+  s.deadline.reset();
+  ++s.timer_generation;  // its pending timer pops as a no-op
+  net_.set_node_up(n, false);
+  const time_point now = sched_.now();
+  trace_.record(trace_kind::crash, now, {n.value, s.incarnation});
+  if (trace_.printing())
+    trace_.print(now, strf("node %u crashed (incarnation %u)", n.value, s.incarnation));
+  checker_.on_crash(n, now);
+}
+
+void cluster::restart(node_id n) {
+  slot& s = at(n);
+  CHORUS_ASSERT(s.node == nullptr, "restart of a node that is up");
+  ++s.incarnation;
+  net_.set_node_up(n, true);
+  core::config cfg = opts_.base;
+  cfg.self = n;
+  if (opts_.membership) {
+    cfg.daemons = members_;  // a new process knows no ring: it gathers
+    cfg.members.clear();
+    cfg.ring = ring_id{};
+  } else {
+    cfg.members = members_;  // a fixed ring has nothing else to offer
+  }
+  create(n, std::move(cfg), "restarted");
 }
 
 cluster::stop_reason cluster::run(time_point limit, const std::function<bool()>& done) {
@@ -130,13 +206,13 @@ void cluster::drain(node_id n) {
 }
 
 void cluster::route(node_id n, const core::node& nd, std::vector<core::outgoing_packet>& packets) {
+  (void)nd;  // broadcasts name their group (the sending ring's other members)
   for (core::outgoing_packet& p : packets) {
     if (p.to) {
       net_.send(n, *p.to, p.bytes);
       continue;
     }
-    for (node_id m : nd.cfg().members)
-      if (m != n) net_.send(n, m, p.bytes);
+    for (node_id m : *p.group) net_.send(n, m, p.bytes);
   }
 }
 
@@ -181,6 +257,13 @@ bool cluster::has_received(node_id n, seq_t s) const {
   return nd != nullptr && nd->has_received(s);
 }
 
+// Only a node that is still in ring `r` can answer; one that left it (or crashed) cannot.
+std::optional<bool> cluster::received(node_id n, ring_id r, seq_t s) const {
+  const core::node* nd = find(n);
+  if (nd == nullptr || nd->current_ring() != r) return std::nullopt;
+  return nd->has_received(s);
+}
+
 std::string cluster::describe(node_id n) const {
   const core::node* nd = find(n);
   if (nd == nullptr) return strf("node %u: down", n.value);
@@ -197,30 +280,9 @@ std::string cluster::describe(node_id n) const {
 }
 
 core::stats cluster::total_stats() const {
-  core::stats t;
-  for (const slot& s : slots_) {
-    if (!s.node) continue;
-    const core::stats& st = s.node->stats();
-    t.packets_received += st.packets_received;
-    t.dropped_malformed += st.dropped_malformed;
-    t.dropped_conf_hash += st.dropped_conf_hash;
-    t.dropped_foreign_ring += st.dropped_foreign_ring;
-    t.dropped_not_member += st.dropped_not_member;
-    t.dropped_duplicate += st.dropped_duplicate;
-    t.dropped_beyond_window += st.dropped_beyond_window;
-    t.dropped_stale_token += st.dropped_stale_token;
-    t.dropped_unsupported += st.dropped_unsupported;
-    t.tokens_received += st.tokens_received;
-    t.tokens_retransmitted += st.tokens_retransmitted;
-    t.packets_sent += st.packets_sent;
-    t.packets_retransmitted += st.packets_retransmitted;
-    t.retransmit_requests += st.retransmit_requests;
-    t.messages_submitted += st.messages_submitted;
-    t.messages_refused += st.messages_refused;
-    t.messages_delivered += st.messages_delivered;
-    t.bytes_delivered += st.bytes_delivered;
-    t.reassembly_errors += st.reassembly_errors;
-  }
+  core::stats t = crashed_stats_;
+  for (const slot& s : slots_)
+    if (s.node) add_stats(t, s.node->stats());
   return t;
 }
 

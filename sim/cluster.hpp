@@ -10,7 +10,11 @@
 //
 // A node lives in a slot that can be emptied and refilled (crash and restart, issue 3): a
 // datagram or timer for an empty slot is dropped, and a slot's timer generation outlives the
-// node object, so a stale timer never fires on a new incarnation.
+// node object, so a stale timer never fires on a new incarnation. crash() destroys the node and
+// takes its links down both ways (what was in flight to or from it is lost); restart() builds a
+// new node with the same id and the next incarnation and brings its links up. With
+// `membership`, every node knows all N daemons (config.daemons): the first incarnations start
+// operational in the ring 1..N, a restarted one starts by gathering.
 // Thread-safety: none; one per simulation.
 #pragma once
 
@@ -39,6 +43,8 @@ struct cluster_options {
 #endif
   // More events than this at one virtual time is a livelock (a timer re-armed at now forever).
   std::uint64_t same_time_events_max = 2'000'000;
+  // Run the membership protocol (config.daemons = 1..N). Off: a fixed ring, as before issue 3.
+  bool membership = false;
 };
 
 class cluster final : public node_probe {
@@ -55,16 +61,26 @@ class cluster final : public node_probe {
   // Runs events until `done()` (checked before each event; may be empty) holds, the checker
   // records a violation, no event is left, or the next event lies after `limit`.
   stop_reason run(time_point limit, const std::function<bool()>& done);
-  // node::submit at now() on node `origin`; reports accepted messages to the checker.
+  // node::submit at now() on node `origin`; reports accepted messages to the checker. The node
+  // must be up.
   util::result<msg_id> submit(node_id origin, service svc, util::shared_bytes payload);
+  // Destroys node `n` (it must be up) and takes its links down both ways.
+  void crash(node_id n);
+  // Builds node `n` again (it must be down) as incarnation + 1 and brings its links up.
+  void restart(node_id n);
+  bool up(node_id n) const { return find(n) != nullptr; }
+  // The incarnation of node `n`'s current (or last) node object.
+  std::uint32_t incarnation(node_id n) const;
 
+  // Every slot id 1..N, up or down.
   const std::vector<node_id>& members() const noexcept { return members_; }
   // The node in slot `n`, or nullptr if the slot is empty.
   const core::node* find(node_id n) const;
-  // Sum of every live node's stats.
+  // Sum of every live node's stats (and of those crashed so far).
   core::stats total_stats() const;
 
   bool has_received(node_id n, seq_t s) const override;
+  std::optional<bool> received(node_id n, ring_id r, seq_t s) const override;
   std::string describe(node_id n) const override;
 
  private:
@@ -72,9 +88,12 @@ class cluster final : public node_probe {
     std::unique_ptr<core::node> node;
     std::optional<time_point> deadline;  // the timer event currently scheduled, if any
     std::uint64_t timer_generation = 0;  // bumped whenever the scheduled timer is superseded
+    std::uint32_t incarnation = 0;
   };
 
   slot& at(node_id n);
+  // Builds the node of slot `n` from `cfg` at now() and acts on its first output.
+  void create(node_id n, core::config cfg, const char* what);
   void dispatch(event& e);
   void on_arrival(in_flight& p);
   void on_timer(const timer_event& t);
@@ -90,7 +109,8 @@ class cluster final : public node_probe {
   trace& trace_;
   checker& checker_;
   std::vector<node_id> members_;
-  std::vector<slot> slots_;  // [id-1]
+  std::vector<slot> slots_;    // [id-1]
+  core::stats crashed_stats_;  // summed stats of destroyed nodes
 };
 
 }  // namespace chorus::sim

@@ -20,7 +20,12 @@ constexpr std::uint64_t why_loss = 1, why_rule = 2, why_link_down = 3, why_down_
 
 network::network(std::size_t nodes, link_params defaults, util::prng rng, scheduler& sched,
                  trace& tr)
-    : nodes_(nodes), rng_(rng), sched_(sched), trace_(tr), links_(nodes * nodes) {
+    : nodes_(nodes),
+      rng_(rng),
+      sched_(sched),
+      trace_(tr),
+      links_(nodes * nodes),
+      node_down_(nodes, false) {
   CHORUS_ASSERT(nodes >= 1);
   set_params(defaults);
   for (std::size_t i = 0; i < nodes; ++i) {
@@ -64,9 +69,10 @@ void network::trace_drop(const in_flight& p, const char* why, std::uint64_t reas
 
 void network::send(node_id from, node_id to, const util::shared_bytes& bytes) {
   ++stats_.transmissions;
-  in_flight p{++next_id_, from, to, type_of(bytes), bytes, sched_.now(), false};
-  const verdict v = judge(p);
   link_state& l = link(from, to);
+  in_flight p{++next_id_, from, to, type_of(bytes), bytes, sched_.now(), false, l.epoch};
+  if (observer_) observer_(p);
+  const verdict v = judge(p);
   if (v == verdict::drop) {
     ++stats_.dropped_scripted;
     return trace_drop(p, "scripted", why_rule);
@@ -125,7 +131,7 @@ void network::schedule(in_flight p, link_state& l, bool clean) {
 bool network::arrive(in_flight& p) {
   link_state& l = link(p.from, p.to);
   const time_point now = sched_.now();
-  if (!l.up) {
+  if (!l.up || p.epoch != l.epoch) {
     ++stats_.dropped_link_down;
     trace_drop(p, "link went down in flight", why_down_in_flight);
     return false;
@@ -145,6 +151,76 @@ bool network::arrive(in_flight& p) {
   }
   ++stats_.arrived;
   return true;
+}
+
+void network::refresh(std::uint32_t from, std::uint32_t to) {
+  link_state& l = links_[from * nodes_ + to];
+  const bool up = !l.set_down && !l.cut && !node_down_[from] && !node_down_[to];
+  if (l.up && !up) ++l.epoch;
+  l.up = up;
+}
+
+void network::set_up(node_id from, node_id to, bool up) {
+  link(from, to).set_down = !up;
+  refresh(from.value - 1, to.value - 1);
+}
+
+bool network::node_up(node_id n) const {
+  CHORUS_ASSERT(n.value >= 1 && n.value <= nodes_);
+  return !node_down_[n.value - 1];
+}
+
+void network::set_node_up(node_id n, bool up) {
+  CHORUS_ASSERT(n.value >= 1 && n.value <= nodes_);
+  const std::uint32_t i = n.value - 1;
+  node_down_[i] = !up;
+  for (std::uint32_t j = 0; j < nodes_; ++j) {
+    if (j == i) continue;
+    refresh(i, j);
+    refresh(j, i);
+  }
+}
+
+void network::partition(const std::vector<std::vector<node_id>>& sides, bool oneway) {
+  std::vector<std::size_t> side(nodes_, sides.size());  // unlisted nodes: one more side
+  for (std::size_t k = 0; k < sides.size(); ++k)
+    for (node_id n : sides[k]) {
+      CHORUS_ASSERT(n.value >= 1 && n.value <= nodes_);
+      side[n.value - 1] = k;
+    }
+  for (std::uint32_t i = 0; i < nodes_; ++i)
+    for (std::uint32_t j = 0; j < nodes_; ++j) {
+      if (i == j) continue;
+      links_[i * nodes_ + j].cut = oneway ? side[i] < side[j] : side[i] != side[j];
+      refresh(i, j);
+    }
+  const time_point now = sched_.now();
+  std::string text;
+  for (std::size_t i = 0; i < nodes_; ++i) text += strf("%s%zu", i ? "," : "", side[i]);
+  trace_.record(trace_kind::partition, now, text + (oneway ? " oneway" : ""));
+  if (trace_.printing()) trace_.print(now, describe_partition(sides, oneway));
+}
+
+std::string network::describe_partition(const std::vector<std::vector<node_id>>& sides,
+                                        bool oneway) const {
+  std::string s = "partition";
+  for (std::size_t k = 0; k < sides.size(); ++k) {
+    s += k ? " / " : " ";
+    for (std::size_t i = 0; i < sides[k].size(); ++i)
+      s += strf("%s%u", i ? "," : "", sides[k][i].value);
+  }
+  return s + (oneway ? " (one-way: a side hears only the sides listed after it)" : "");
+}
+
+void network::heal_partition() {
+  for (std::uint32_t i = 0; i < nodes_; ++i)
+    for (std::uint32_t j = 0; j < nodes_; ++j) {
+      if (i == j) continue;
+      links_[i * nodes_ + j].cut = false;
+      refresh(i, j);
+    }
+  trace_.record(trace_kind::partition, sched_.now(), "healed");
+  if (trace_.printing()) trace_.print(sched_.now(), "partition healed");
 }
 
 void network::clog(node_id from, node_id to, time_point until) {
@@ -184,7 +260,9 @@ void network::heal() {
   const time_point now = sched_.now();
   for (std::size_t i = 0; i < links_.size(); ++i) {
     link_state& l = links_[i];
-    l.up = true;
+    l.set_down = false;
+    l.cut = false;
+    refresh(static_cast<std::uint32_t>(i / nodes_), static_cast<std::uint32_t>(i % nodes_));
     l.clogged_until = std::min(l.clogged_until, now);
     if (i / nodes_ == i % nodes_) continue;
     l.params.loss = 0.0;
@@ -193,6 +271,7 @@ void network::heal() {
   }
   rules_.clear();
   filter_ = nullptr;
+  observer_ = nullptr;
 }
 
 }  // namespace chorus::sim

@@ -9,7 +9,14 @@
 // holds everything sent on it and releases it when the clog ends. All randomness comes from the
 // prng handed in (forked from the run seed), drawn in event order.
 //
-// Later faults slot in here: partitions are links set down, a crashed node's links are down.
+// Membership faults (issue 3) are link states too: a crashed node's links are down both ways
+// (set_node_up), a partition cuts the links between its sides (partition, heal_partition). A
+// link is up only when none of these hold it down. Every up → down transition bumps the link's
+// epoch, and a transmission arrives only on the epoch it was sent in, so what was in flight when
+// a link went down is lost even if the link is up again by the time it would arrive (a restarted
+// node never receives its previous incarnation's traffic). An observer sees every transmission
+// as it is sent (fault triggers such as "crash the sender of the first commit token"); it must
+// only schedule actions, never change the network or the nodes during the call.
 // Thread-safety: none; one per simulation.
 #pragma once
 
@@ -39,6 +46,9 @@ struct link_params {
 struct link_state {
   link_params params;
   bool up = true;              // false: everything sent on it, or in flight on it, is lost
+  bool set_down = false;       // set_up(false) holds it down (until set_up(true) or heal())
+  bool cut = false;            // the current partition holds it down
+  std::uint32_t epoch = 0;     // bumped whenever the link goes down
   time_point clogged_until{};  // while now < clogged_until, transmissions are held
   time_point last_arrival{};   // FIFO: no in-order transmission arrives before this
 };
@@ -61,6 +71,8 @@ struct rule {
 
 // Consulted for every transmission after the rules; `in_flight` is valid only during the call.
 using filter = std::function<verdict(const in_flight&)>;
+// Sees every transmission when it is sent, before any verdict (see the header comment).
+using observer = std::function<void(const in_flight&)>;
 
 struct network_stats {
   std::uint64_t transmissions = 0;     // send() calls (a duplicate is not a transmission)
@@ -89,17 +101,30 @@ class network {
   link_state& link(node_id from, node_id to);
   // Sets the params of every link between distinct nodes.
   void set_params(const link_params& p);
-  void set_up(node_id from, node_id to, bool up) { link(from, to).up = up; }
+  // Holds one directed link down (false) or releases that hold (true).
+  void set_up(node_id from, node_id to, bool up);
+  // A node crashed (false) or was restarted (true): all its links, both ways.
+  void set_node_up(node_id n, bool up);
+  bool node_up(node_id n) const;
+  // Cuts the links between different sides: every pair of sides both ways, or with `oneway`
+  // only from a side to the sides listed after it. Nodes in no side form one more side.
+  // Replaces any partition in force.
+  void partition(const std::vector<std::vector<node_id>>& sides, bool oneway);
+  // Ends the partition in force (crashed nodes stay down).
+  void heal_partition();
+  // "partition 1,2 / 3": a trace line.
+  std::string describe_partition(const std::vector<std::vector<node_id>>& sides, bool oneway) const;
   // Holds the link's transmissions until `until` (extends, never shortens, a running clog).
   void clog(node_id from, node_id to, time_point until);
   // Every `period`, each link clogs with chance `chance` for up to `longest`, until heal().
   void start_random_clogs(double chance, duration period, duration longest);
-  // Ends the faulty phase: clean params (delay and jitter kept), no clogs, every link up, no
-  // rules or filter, no more random clogs.
+  // Ends the faulty phase: clean params (delay and jitter kept), no clogs, no partition, every
+  // link up except those of crashed nodes, no rules, filter or observer, no more random clogs.
   void heal();
 
   void add_rule(const rule& r) { rules_.push_back(r); }
   void set_filter(filter f) { filter_ = std::move(f); }
+  void set_observer(observer o) { observer_ = std::move(o); }
 
   std::size_t nodes() const noexcept { return nodes_; }
   const network_stats& stats() const noexcept { return stats_; }
@@ -109,6 +134,8 @@ class network {
   void schedule(in_flight p, link_state& l, bool clean);
   void clog_round(duration period, duration longest);
   void trace_drop(const in_flight& p, const char* why, std::uint64_t reason);
+  // Recomputes `up` of the link from → to from its holds (crash, partition, set_up).
+  void refresh(std::uint32_t from, std::uint32_t to);
 
   std::size_t nodes_;
   util::prng rng_;
@@ -117,6 +144,8 @@ class network {
   std::vector<link_state> links_;  // [(from-1) * nodes + (to-1)]
   std::vector<rule> rules_;        // in order of addition; the first match applies
   filter filter_;
+  observer observer_;
+  std::vector<bool> node_down_;  // [id-1]: crashed
   double clog_chance_ = 0.0;
   bool healed_ = false;
   std::uint64_t next_id_ = 0;

@@ -191,3 +191,63 @@ TEST(network, random_clogs_stop_at_heal) {
 
 }  // namespace
 }  // namespace chorus::sim
+
+namespace chorus::sim {
+namespace {
+
+// Membership faults: a crashed node's links are down both ways, and what was in flight is lost
+// even when the node is back before it would have arrived.
+TEST(network, a_crash_loses_in_flight_traffic_for_good) {
+  link_params p;
+  p.delay = 100us;
+  p.jitter = 0us;
+  harness h(p);
+  h.net.send(n1, n2, token_bytes(1));
+  h.net.send(n2, n3, token_bytes(2));
+  h.sched.after(10us, action([&] { h.net.set_node_up(n2, false); }));
+  h.sched.after(20us, action([&] { h.net.set_node_up(n2, true); }));  // restarted at once
+  h.sched.after(30us, action([&] { h.net.send(n1, n2, token_bytes(3)); }));
+  const auto got = h.run();
+  ASSERT_EQ(got.size(), 1u);  // only the transmission sent after the restart
+  EXPECT_EQ(got[0].id, 3u);
+  EXPECT_TRUE(h.net.link(n3, n2).up);
+  EXPECT_EQ(h.net.stats().dropped_link_down, 2u);
+}
+
+TEST(network, partitions_cut_between_sides_and_heal) {
+  harness h(link_params{}, 4);
+  const node_id n4{4};
+  h.net.partition({{n1, n2}, {n3}}, false);  // node 4 in no side: a side of its own
+  EXPECT_TRUE(h.net.link(n1, n2).up);
+  EXPECT_FALSE(h.net.link(n1, n3).up);
+  EXPECT_FALSE(h.net.link(n3, n1).up);
+  EXPECT_FALSE(h.net.link(n4, n3).up);
+  h.net.partition({{n1}, {n2}}, true);  // replaces the first: only 1 → 2 is cut (and → 3, 4)
+  EXPECT_FALSE(h.net.link(n1, n2).up);
+  EXPECT_TRUE(h.net.link(n2, n1).up);
+  EXPECT_TRUE(h.net.link(n3, n4).up);
+  h.net.set_node_up(n3, false);
+  h.net.heal_partition();
+  EXPECT_TRUE(h.net.link(n1, n2).up);
+  EXPECT_FALSE(h.net.link(n1, n3).up);  // crashed nodes stay down
+  h.net.heal();
+  EXPECT_FALSE(h.net.link(n3, n1).up);
+  EXPECT_FALSE(h.net.node_up(n3));
+}
+
+TEST(network, the_observer_sees_every_transmission) {
+  harness h(link_params{});
+  std::vector<wire::packet_type> seen;
+  h.net.set_observer([&](const in_flight& p) { seen.push_back(p.type); });
+  h.net.add_rule({.type = wire::packet_type::data, .count = 1});
+  h.net.send(n1, n2, data_bytes(1));
+  h.net.send(n1, n2, token_bytes(1));
+  EXPECT_EQ(seen,
+            (std::vector<wire::packet_type>{wire::packet_type::data, wire::packet_type::token}));
+  h.net.heal();
+  h.net.send(n1, n2, token_bytes(2));
+  EXPECT_EQ(seen.size(), 2u);
+}
+
+}  // namespace
+}  // namespace chorus::sim

@@ -30,6 +30,24 @@ T pick(util::prng& r, std::initializer_list<T> values) {
   return values.begin()[r.uniform(0, values.size() - 1)];
 }
 
+// The membership fault mix; drawn for every seed (so the draws above never shift), used only
+// with --membership.
+void draw_membership(util::prng& r, options& d) {
+  d.crashes = static_cast<std::uint32_t>(r.uniform(0, 3));
+  d.cascade = r.chance(0.3);
+  d.restart_ms = pick<std::uint32_t>(r, {0, 30, 100, 300});
+  d.restart_all = r.chance(0.5);
+  d.partitions = static_cast<std::uint32_t>(r.uniform(0, 2));
+  d.partition_ms = static_cast<std::uint32_t>(r.uniform(10, 200));
+  d.oneway = r.chance(0.3) ? 0.5 : 0.0;
+  d.bursts = static_cast<std::uint32_t>(r.uniform(0, 2));
+  d.drop_commit = pick<std::uint32_t>(r, {0, 0, 1, 3});
+  d.crash_rep = r.chance(0.2);
+  d.start_in_recovery = r.chance(0.2);
+  d.token_timeout_ms = pick<std::uint32_t>(r, {50, 100, 200});
+  d.merge_detect_ms = pick<std::uint32_t>(r, {100, 500});
+}
+
 }  // namespace
 
 std::string format_double(double v) {
@@ -86,9 +104,13 @@ options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::
   d.window_global = d.window_personal * pick<std::uint32_t>(r, {1, 4, 16});
   d.window_accelerated = pick<std::uint32_t>(r, {0, d.window_personal / 4, d.window_personal});
   d.token_hold_us = pick<std::uint32_t>(r, {0, 0, 0, 100, 1000});
+  draw_membership(r, d);
   visit_options([&](const char* name, auto member, const char*) {
     if (given.count(name)) d.*member = base.*member;
   });
+  if (!d.membership)
+    visit_membership_options(
+        [&](const char*, auto member, const char*) { d.*member = base.*member; });
   // Keep drawn windows consistent with explicit ones (the core needs personal ≤ global).
   if (d.window_personal > d.window_global) {
     if (!given.count("window-global"))
@@ -106,8 +128,19 @@ std::string validate(const options& o) {
       return "probabilities (--loss, --dup, --reorder, --clog) must be within 0..1";
   if (!(o.rate >= 0.0)) return "--rate must not be negative";
   if (o.nodes < 1 || o.nodes > 16) return "--nodes must be within 1..16";
+  if (!o.membership) {
+    const options defaults;
+    std::string bad;
+    visit_membership_options([&](const char* name, auto member, const char*) {
+      if (bad.empty() && o.*member != defaults.*member)
+        bad = std::string("--") + name + " needs --membership";
+    });
+    if (!bad.empty()) return bad;
+  }
+  if (!(o.oneway >= 0.0 && o.oneway <= 1.0)) return "--oneway must be within 0..1";
   core::config cfg = make_config(o);
   for (std::uint32_t i = 1; i <= o.nodes; ++i) cfg.members.push_back(core::node_id{i});
+  if (o.membership) cfg.daemons = cfg.members;
   cfg.self = cfg.members.front();
   if (const util::status st = core::validate(cfg); !st.ok())
     return "invalid core configuration: " + st.message();
@@ -117,7 +150,18 @@ std::string validate(const options& o) {
 std::string identity(const options& o) {
   options n = o;
   n.node_invariants = false;
-  return describe(n);
+  if (o.membership) return describe(n);
+  std::set<std::string> skip;
+  visit_membership_options([&](const char* name, auto, const char*) { skip.insert(name); });
+  std::string s;
+  visit_options([&](const char* name, auto member, const char*) {
+    if (skip.count(name)) return;
+    if (!s.empty()) s += ' ';
+    s += name;
+    s += '=';
+    s += text(name, n.*member);
+  });
+  return s;
 }
 
 core::config make_config(const options& o) {
@@ -130,6 +174,10 @@ core::config make_config(const options& o) {
   c.window_accelerated = o.window_accelerated;
   c.token_hold = std::chrono::microseconds(o.token_hold_us);
   c.token_retransmit = std::chrono::microseconds(o.token_retransmit_us);
+  c.token_timeout = std::chrono::milliseconds(o.token_timeout_ms);
+  c.join_timeout = std::chrono::milliseconds(o.join_timeout_ms);
+  c.consensus_timeout = std::chrono::milliseconds(o.consensus_timeout_ms);
+  c.merge_detect = std::chrono::milliseconds(o.merge_detect_ms);
   return c;
 }
 

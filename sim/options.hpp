@@ -45,11 +45,60 @@ struct options {
   std::uint32_t token_retransmit_us = 5000;
   // call node::check_invariants() after every call (does not change the trace)
   bool node_invariants = cluster_options{}.check_node_invariants;
+  // --- membership (issue 3): off by default, and then none of the options below matter ---
+  bool membership = false;       // daemons run membership; the fault plan and the EVS checker apply
+  std::uint32_t crashes = 0;     // node crashes during the fault phase
+  bool cascade = false;          // crashes follow each other within 1–40 ms
+  std::uint32_t restart_ms = 0;  // a crashed node restarts within this (0: at the heal, or never)
+  bool restart_all = false;      // at the heal, restart every crashed node (else they stay down)
+  std::uint32_t partitions = 0;  // partitions during the fault phase (2 or 3 sides)
+  std::uint32_t partition_ms = 100;  // longest partition
+  double oneway = 0.0;               // chance a partition is one-way
+  std::uint32_t bursts = 0;          // loss/duplication bursts started by membership traffic
+  std::uint32_t drop_commit = 0;     // commit tokens dropped by rule
+  bool crash_rep = false;            // crash the sender of the first commit token
+  bool start_in_recovery = false;    // a crashed node restarts when the next commit token is sent
+  std::uint32_t token_timeout_ms = 200;
+  std::uint32_t join_timeout_ms = 10;
+  std::uint32_t consensus_timeout_ms = 60;
+  std::uint32_t merge_detect_ms = 500;
+  // After the heal, the live daemons must install one regular configuration of exactly the
+  // live daemons within this (invariant 8).
+  std::uint32_t settle_ms = 3000;
 
   friend bool operator==(const options&, const options&) = default;
 };
 
 inline constexpr duration clog_period = 10ms;  // how often random clogs are drawn
+
+// The membership options (issue 3), in a fixed order: all but `membership` itself configure the
+// fault plan (faults.hpp) and the membership timers, and must keep their defaults without it.
+template <typename F>
+void visit_membership_options(F&& f) {
+  f("membership", &options::membership,
+    "run the membership protocol: crashes, restarts, partitions, EVS checks (off: a fixed ring)");
+  f("crashes", &options::crashes, "membership: node crashes during the fault phase");
+  f("cascade", &options::cascade, "membership: crashes follow each other within 1-40 ms");
+  f("restart-ms", &options::restart_ms,
+    "membership: a crashed node restarts within this many ms (0: only at the heal)");
+  f("restart-all", &options::restart_all,
+    "membership: at the heal, restart every crashed node (else they stay down)");
+  f("partitions", &options::partitions, "membership: partitions (2 or 3 sides) in the fault phase");
+  f("partition-ms", &options::partition_ms, "membership: longest partition, milliseconds");
+  f("oneway", &options::oneway, "membership: chance a partition cuts one direction only");
+  f("bursts", &options::bursts,
+    "membership: loss/duplication bursts, each started by a join or commit token");
+  f("drop-commit", &options::drop_commit, "membership: commit tokens dropped by rule");
+  f("crash-rep", &options::crash_rep, "membership: crash the sender of the first commit token");
+  f("start-in-recovery", &options::start_in_recovery,
+    "membership: a crashed node restarts when the next commit token is sent");
+  f("token-timeout-ms", &options::token_timeout_ms, "core: token loss timeout (membership), ms");
+  f("join-timeout-ms", &options::join_timeout_ms, "core: join rebroadcast interval, ms");
+  f("consensus-timeout-ms", &options::consensus_timeout_ms, "core: gather consensus timeout, ms");
+  f("merge-detect-ms", &options::merge_detect_ms, "core: merge detection interval, ms");
+  f("settle-ms", &options::settle_ms,
+    "membership: after the heal, the live daemons must form one ring within this (ms)");
+}
 
 // Calls f(name, member pointer, help) for every option, in a fixed order.
 template <typename F>
@@ -77,6 +126,7 @@ void visit_options(F&& f) {
   f("token-hold-us", &options::token_hold_us, "core: idle token parking time, microseconds");
   f("token-retransmit-us", &options::token_retransmit_us, "core: token retransmit timeout (us)");
   f("node-invariants", &options::node_invariants, "call node::check_invariants() after every call");
+  visit_membership_options(f);
 }
 
 // "seed=0x1 nodes=3 loss=0 …": every effective option, one line.
@@ -86,13 +136,16 @@ std::string replay_command(const options& o);
 // The swarm's options for `seed`: every option drawn from the seed itself (nodes 1–8, loss up
 // to 20 %, duplication and reordering on, sometimes clogs, varied windows and timers), except
 // those named in `given` (names without "--"), which keep their value from `base`. The result's
-// seed is always `seed`.
+// seed is always `seed`. With `--membership` given, a fault mix is drawn too (crashes, cascades,
+// restarts, partitions, bursts, dropped commit tokens, membership timers); without it the
+// membership options keep base's values.
 options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::string>& given);
 // Empty if `o` can run; otherwise why not (a probability outside 0..1, a core configuration
 // that core::validate() refuses, …).
 std::string validate(const options& o);
-// describe() without the options that cannot change a run (node-invariants): what the trace
-// hash and the configuration hash are computed from.
+// describe() without the options that cannot change a run (node-invariants, and the
+// membership options while membership is off): what the trace hash and the configuration hash
+// are computed from. A run without membership hashes as it did before membership existed.
 std::string identity(const options& o);
 // The core configuration `o` describes (self and members are left for the cluster).
 core::config make_config(const options& o);

@@ -32,7 +32,8 @@ struct in_flight {
   wire::packet_type type = wire::packet_type::data;  // from the header (data if undecodable)
   util::shared_bytes bytes;
   time_point sent{};
-  bool copy = false;  // the extra copy made by duplication
+  bool copy = false;        // the extra copy made by duplication
+  std::uint32_t epoch = 0;  // the link's epoch when sent: lost if the link went down since
 };
 
 // A node's timer: call tick() if `generation` is still the node's current timer generation

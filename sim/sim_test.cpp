@@ -162,3 +162,65 @@ TEST(simulation, completion_fails_when_a_node_stays_cut_off) {
 
 }  // namespace
 }  // namespace chorus::sim
+
+namespace chorus::sim {
+namespace {
+
+// Membership off: the membership options stay out of the run's identity, so a run hashes as it
+// did before they existed; and they need --membership.
+TEST(simulation, membership_options_are_off_by_default) {
+  const options o = faulty(3);
+  EXPECT_EQ(identity(o).find("membership"), std::string::npos);
+  EXPECT_EQ(identity(o).find("crashes"), std::string::npos);
+  EXPECT_NE(describe(o).find("membership=0"), std::string::npos);
+  options c = o;
+  c.crashes = 1;
+  EXPECT_NE(validate(c).find("--crashes needs --membership"), std::string::npos);
+  c.membership = true;
+  EXPECT_EQ(validate(c), "");
+  const options drawn = draw_swarm(5, options{}, {});
+  EXPECT_FALSE(drawn.membership);
+  EXPECT_EQ(drawn.crashes, 0u);
+}
+
+TEST(simulation, a_membership_swarm_draw_replays_exactly) {
+  options base;
+  base.membership = true;
+  for (std::uint64_t seed : {3u, 17u, 0x51u}) {
+    const options drawn = draw_swarm(seed, base, {"membership"});
+    EXPECT_TRUE(drawn.membership);
+    std::string error;
+    const auto parsed = parse_command_line(split(replay_command(drawn)), &error);
+    ASSERT_TRUE(parsed) << error << "\n" << replay_command(drawn);
+    EXPECT_EQ(parsed->opts, drawn) << describe(parsed->opts) << "\n" << describe(drawn);
+  }
+}
+
+// With the membership protocol on and no faults, a run is one ring, as before.
+TEST(simulation, membership_without_faults_passes) {
+  options o = faulty(11);
+  o.membership = true;
+  const report r = run(o);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_TRUE(r.crash_recovery.empty());
+  EXPECT_EQ(r.configurations, 4u);
+  EXPECT_EQ(median_max(r.crash_recovery), "n/a");
+}
+
+// A crash: the survivors form a new ring and the time it took is reported (needs the core's
+// membership; issue 3).
+TEST(simulation, a_crash_is_survived_and_timed) {
+  options o = faulty(12);
+  o.loss = o.dup = o.reorder = o.clog = 0.0;
+  o.membership = true;
+  o.crashes = 1;
+  const report r = run(o);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_EQ(r.crashes, 1u);
+  ASSERT_EQ(r.crash_recovery.size(), 1u);
+  EXPECT_GE(r.crash_recovery[0], std::chrono::milliseconds(o.token_timeout_ms));
+  EXPECT_EQ(run(o).trace_hash, r.trace_hash);
+}
+
+}  // namespace
+}  // namespace chorus::sim

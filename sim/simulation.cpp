@@ -10,7 +10,13 @@
 //               a fixed bound, so that a slow but moving ring (tiny windows, tens of MiB) passes
 //               while a stuck one fails within liveness_ms.
 //   4. grace    20 ms more, to catch late duplicate deliveries; then the final checks.
+// With membership (issue 3) the fault phase also runs the fault plan (faults.hpp); at the heal
+// crashed nodes restart or stay down for good (their workloads stop), and the live daemons
+// must settle into one regular configuration of exactly themselves within settle_ms (I8);
+// completion is evs_checker::complete().
 #include "sim/simulation.hpp"
+
+#include <algorithm>
 
 #include "util/hash.hpp"
 
@@ -48,11 +54,13 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
   const std::uint64_t payload_seed = root.next();
   const core::config cfg = make_config(o);
   checker_ = std::make_unique<checker>(member_ids(o.nodes), cfg.ring, payload_seed);
+  if (o.membership) checker_->enable_membership();
   net_ = std::make_unique<network>(o.nodes, make_link_params(o), net_rng, sched_, trace_);
   cluster_options co;
   co.nodes = o.nodes;
   co.base = cfg;
   co.check_node_invariants = o.node_invariants;
+  co.membership = o.membership;
   cluster_ = std::make_unique<cluster>(co, sched_, *net_, trace_, *checker_);
   workload_options wo;
   wo.messages = o.messages;
@@ -63,6 +71,23 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
   for (node_id n : cluster_->members())
     workloads_.push_back(
         std::make_unique<workload>(wo, n, payload_seed, root.fork(), *cluster_, sched_, *checker_));
+  if (o.membership) {
+    fault_plan fp;
+    fp.crashes = o.crashes;
+    fp.cascade = o.cascade;
+    fp.restart_after = std::chrono::milliseconds(o.restart_ms);
+    fp.restart_all = o.restart_all;
+    fp.partitions = o.partitions;
+    fp.partition_longest = std::chrono::milliseconds(o.partition_ms);
+    fp.oneway = o.oneway;
+    fp.bursts = o.bursts;
+    fp.drop_commit = o.drop_commit;
+    fp.crash_rep = o.crash_rep;
+    fp.start_in_recovery = o.start_in_recovery;
+    fp.fault_phase = std::chrono::milliseconds(o.fault_ms);
+    fp.base = make_link_params(o);
+    faults_ = std::make_unique<fault_injector>(fp, root.fork(), *cluster_, *net_, sched_, trace_);
+  }
 }
 
 simulation::~simulation() = default;
@@ -84,6 +109,7 @@ report simulation::run() {
   cluster_->start();
   for (auto& w : workloads_) w->start();
   net_->start_random_clogs(opts_.clog, clog_period, std::chrono::milliseconds(opts_.clog_ms));
+  if (faults_) faults_->start();
 
   const time_point heal_at = time_point{} + std::chrono::milliseconds(opts_.fault_ms);
   auto stop = cluster_->run(heal_at, {});
@@ -91,6 +117,7 @@ report simulation::run() {
   if (sched_.now() < heal_at) sched_.advance_to(heal_at);
   phase("heal");
   net_->heal();
+  if (faults_) heal_membership(heal_at);
 
   const duration liveness = std::chrono::milliseconds(opts_.liveness_ms);
   watching_ = true;
@@ -116,8 +143,24 @@ report simulation::run() {
   return make_report(complete_at);
 }
 
+void simulation::heal_membership(time_point heal_at) {
+  for (node_id n : faults_->heal()) workloads_[n.value - 1]->stop();
+  sched_.at(heal_at + std::chrono::milliseconds(opts_.settle_ms),
+            action([this] { check_settled(); }));
+}
+
+void simulation::check_settled() {
+  if (!checker_->ok() || checker_->evs()->settled()) return;
+  std::string where;
+  for (const std::string& line : checker_->evs()->missing_report(opts_.nodes)) where += "; " + line;
+  checker_->fail(
+      strf("L8 liveness: the live daemons are not in one regular configuration of "
+           "exactly themselves %u ms after the heal (at %s)%s",
+           opts_.settle_ms, format_time(sched_.now()).c_str(), where.c_str()));
+}
+
 std::uint64_t simulation::progress() const {
-  std::uint64_t p = checker_->deliveries();
+  std::uint64_t p = checker_->deliveries() + checker_->configurations();
   for (const auto& w : workloads_) p += w->submitted();
   for (node_id n : cluster_->members()) {
     if (const core::node* nd = cluster_->find(n))
@@ -139,6 +182,12 @@ void simulation::watch() {
 }
 
 void simulation::fail_completion(report& r, cluster::stop_reason why) {
+  checker_->check_histories();  // a safety violation explains a stall best
+  if (!checker_->ok()) {
+    r.ok = false;
+    r.failure = checker_->violation();
+    return;
+  }
   std::uint64_t unsent = 0;
   for (const auto& w : workloads_) unsent += opts_.messages - w->submitted();
   std::string what;
@@ -176,13 +225,29 @@ report simulation::make_report(time_point complete_at) const {
   r.unreliable_missing = checker_->unreliable_missing();
   r.net = net_->stats();
   r.nodes = cluster_->total_stats();
+  r.membership = opts_.membership;
+  r.configurations = checker_->configurations();
+  r.crash_recovery = checker_->crash_recovery_times();
+  if (faults_) {
+    r.crashes = faults_->crashes();
+    r.restarts = faults_->restarts();
+    r.partitions = faults_->partitions();
+    r.bursts = faults_->bursts();
+  }
   return r;
+}
+
+std::string median_max(std::vector<duration> v) {
+  if (v.empty()) return "n/a";
+  std::sort(v.begin(), v.end());
+  return strf("median %s, max %s", format_duration(v[v.size() / 2]).c_str(),
+              format_duration(v.back()).c_str());
 }
 
 std::vector<std::string> summary_lines(const report& r) {
   const auto& n = r.nodes;
   const auto& w = r.net;
-  return {
+  std::vector<std::string> lines = {
       strf("messages: %llu submitted (%.1f KiB, %llu would_block retries), %llu deliveries, "
            "%llu unreliable deliveries missing",
            ull(r.submitted), static_cast<double>(r.submitted_bytes) / 1024.0, ull(r.would_block),
@@ -199,6 +264,14 @@ std::vector<std::string> summary_lines(const report& r) {
            format_duration(r.complete_at).c_str(), format_duration(r.end).c_str(),
            ull(r.trace_events)),
   };
+  if (r.membership)
+    lines.push_back(
+        strf("membership: %llu crashes, %llu restarts, %llu partitions, %llu bursts, "
+             "%llu configurations installed; crash to survivors' regular "
+             "configuration: %s",
+             ull(r.crashes), ull(r.restarts), ull(r.partitions), ull(r.bursts),
+             ull(r.configurations), median_max(r.crash_recovery).c_str()));
+  return lines;
 }
 
 }  // namespace chorus::sim

@@ -23,6 +23,7 @@
 #include "core/stats.hpp"
 #include "sim/checker.hpp"
 #include "sim/cluster.hpp"
+#include "sim/faults.hpp"
 #include "sim/network.hpp"
 #include "sim/options.hpp"
 #include "sim/scheduler.hpp"
@@ -46,7 +47,15 @@ struct report {
   std::uint64_t unreliable_missing = 0;
   network_stats net;
   core::stats nodes;  // summed over nodes
+  // membership runs
+  bool membership = false;
+  std::uint64_t crashes = 0, restarts = 0, partitions = 0, bursts = 0;
+  std::uint64_t configurations = 0;  // installed, all nodes
+  // Per crash: until the survivors' next regular configuration (evs_checker).
+  std::vector<duration> crash_recovery;
 };
+// "12.3 ms" median and max of `v`, or "n/a" when empty.
+std::string median_max(std::vector<duration> v);
 // Human-readable summary lines of a report (not including the failure).
 std::vector<std::string> summary_lines(const report& r);
 
@@ -76,6 +85,9 @@ class simulation {
   // Periodic liveness watch: sets stalled_ when progress() stood still for liveness_ms.
   void watch();
   void fail_completion(report& r, cluster::stop_reason why);
+  // Membership: at the heal, the fault plan ends and the settle bound (I8) is armed.
+  void heal_membership(time_point heal_at);
+  void check_settled();
   report make_report(time_point complete_at) const;
 
   options opts_;
@@ -85,8 +97,9 @@ class simulation {
   std::unique_ptr<network> net_;
   std::unique_ptr<cluster> cluster_;
   std::vector<std::unique_ptr<workload>> workloads_;
-  bool watching_ = false;  // the liveness watch runs
-  bool stalled_ = false;   // the watch saw no progress for liveness_ms
+  std::unique_ptr<fault_injector> faults_;  // membership runs only
+  bool watching_ = false;                   // the liveness watch runs
+  bool stalled_ = false;                    // the watch saw no progress for liveness_ms
   std::uint64_t last_progress_ = 0;
   time_point progressed_at_{};  // when progress() last changed
 };

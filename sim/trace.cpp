@@ -112,6 +112,35 @@ std::string describe_data(const wire::data_packet& p) {
   return s;
 }
 
+std::string ids_text(const std::vector<wire::node_id>& v) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) s += strf("%s%u", i ? "," : "", v[i].value);
+  return s + "}";
+}
+
+std::string describe_join(const wire::join& j) {
+  return strf("join from=%u inc=%u ring=%s ring_max=%llu proc=%s fail=%s", j.hdr.sender.value,
+              j.incarnation, wire::to_string(j.ring).c_str(),
+              static_cast<unsigned long long>(j.ring_counter_max), ids_text(j.proc).c_str(),
+              ids_text(j.fail).c_str());
+}
+
+std::string describe_commit(const wire::commit_token& c) {
+  std::string s = strf("commit ring=%s rot=%llu holder=%u", wire::to_string(c.ring).c_str(),
+                       static_cast<unsigned long long>(c.rotation), c.holder);
+  for (const wire::commit_entry& e : c.members) {
+    if (!e.filled) {
+      s += strf(" [%u -]", e.id.value);
+      continue;
+    }
+    s += strf(" [%u inc=%u old=%s aru=%llu high=%llu dlv=%llu]", e.id.value, e.incarnation,
+              wire::to_string(e.old_ring).c_str(), static_cast<unsigned long long>(e.old_aru.value),
+              static_cast<unsigned long long>(e.old_high_seq.value),
+              static_cast<unsigned long long>(e.old_delivered.value));
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string describe_packet(std::span<const std::byte> bytes) {
@@ -123,8 +152,13 @@ std::string describe_packet(std::span<const std::byte> bytes) {
   }
   std::string s = std::visit(
       [](const auto& v) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, wire::token>)
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, wire::token>)
           return describe_token(v);
+        else if constexpr (std::is_same_v<T, wire::join>)
+          return describe_join(v);
+        else if constexpr (std::is_same_v<T, wire::commit_token>)
+          return describe_commit(v);
         else
           return describe_data(v);
       },

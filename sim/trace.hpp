@@ -34,6 +34,9 @@ enum class trace_kind : std::uint8_t {
   deliver,        // a node delivered a message
   configuration,  // a node installed a configuration
   create,         // a node object was built
+  crash,          // a node object was destroyed (membership faults)
+  partition,      // a partition was imposed or healed
+  fault,          // another scripted membership fault (a burst, a rule)
 };
 
 class trace {

@@ -50,13 +50,25 @@ workload::pending workload::draw() {
   const auto svc = static_cast<service>(rng_.uniform(0, wire::service_max));
   const bool big = opts_.force_big && submitted_ == forced_big_at_;
   const std::size_t size = draw_size(big);
-  const msg_id id{submitted_ + 1};  // the id submit() will return (checked by the checker)
-  return pending{svc, util::shared_bytes(make_payload(payload_seed_, self_, id, size))};
+  // The id submit() will return (checked by the checker): ids of incarnation k start at
+  // k · 2^40 + 1 (core/config.hpp).
+  const std::uint32_t inc = cluster_.incarnation(self_);
+  if (inc != incarnation_) {
+    incarnation_ = inc;
+    incarnation_submitted_ = 0;
+  }
+  const msg_id id{(std::uint64_t{inc} << 40) + incarnation_submitted_ + 1};
+  return pending{svc, util::shared_bytes(make_payload(payload_seed_, self_, id, size)), inc};
 }
 
 void workload::fire() {
-  if (!checker_.ok()) return;
+  if (!checker_.ok() || done()) return;
+  if (!cluster_.up(self_)) {  // crashed: look again later
+    sched_.after(duration(rng_.uniform(1'000'000, 5'000'000)), action([this] { fire(); }));
+    return;
+  }
   for (;;) {
+    if (pending_ && pending_->incarnation != cluster_.incarnation(self_)) pending_.reset();
     if (!pending_) pending_ = draw();
     auto r = cluster_.submit(self_, pending_->svc, pending_->payload);
     if (!r) {
@@ -71,6 +83,7 @@ void workload::fire() {
     bytes_ += pending_->payload.size();
     pending_.reset();
     ++submitted_;
+    ++incarnation_submitted_;
     if (done()) return;
     if (burst_left_ == 0 && rng_.chance(opts_.burst_chance))
       burst_left_ = static_cast<std::uint32_t>(rng_.uniform(1, 5));

@@ -6,6 +6,9 @@
 // them. A message refused with would_block is retried later, unchanged (same predicted id, same
 // bytes); any other refusal is a violation. Sizes include the fragmentation edges (a multiple
 // of the per-packet payload, ±1) because that is where reassembly bugs live.
+// While its node is down (crashed) the workload waits; after a restart it goes on with the new
+// incarnation's ids (a message drawn for the old incarnation is drawn again). stop() ends it
+// when its node stays down for good.
 // Thread-safety: none; one per node per simulation.
 #pragma once
 
@@ -40,7 +43,9 @@ class workload {
 
   // Schedules the first submit.
   void start();
-  bool done() const noexcept { return submitted_ == opts_.messages; }
+  bool done() const noexcept { return stopped_ || submitted_ == opts_.messages; }
+  // Submits nothing more (its node is down for good).
+  void stop() noexcept { stopped_ = true; }
 
   std::uint64_t submitted() const noexcept { return submitted_; }
   std::uint64_t would_block() const noexcept { return would_block_; }
@@ -50,6 +55,7 @@ class workload {
   struct pending {
     service svc;
     util::shared_bytes payload;
+    std::uint32_t incarnation;  // of the node it was drawn for (its id depends on it)
   };
   std::size_t draw_size(bool big);
   pending draw();
@@ -67,6 +73,9 @@ class workload {
   std::uint32_t burst_left_ = 0;     // further messages of the current burst
   std::uint64_t forced_big_at_ = 0;  // with force_big: this message index (from 0) is big
   std::uint64_t submitted_ = 0;
+  std::uint32_t incarnation_ = 0;            // of the node when the last message was accepted
+  std::uint64_t incarnation_submitted_ = 0;  // accepted from that incarnation
+  bool stopped_ = false;
   std::uint64_t would_block_ = 0;
   std::uint64_t bytes_ = 0;
 };

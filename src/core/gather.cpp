@@ -41,13 +41,11 @@ gather_sets::outcome gather_sets::on_join(node_id sender, std::vector<node_id> p
   if (contains(fail_, sender)) return outcome::ignored;
   normalize(proc);
   normalize(fail);
-  if (contains(fail, self_)) {
-    // The sender gave up on us: we cannot share a ring this round (Totem §4.3).
-    add(sender);
-    fail_.insert(std::lower_bound(fail_.begin(), fail_.end(), sender), sender);
-    changed();
-    return outcome::changed;
-  }
+  // The sender gave up on us. Totem §4.3 gives up on it in turn, but a join outlives the round
+  // it was sent in, and failing each other over stale joins can go on for ever (two daemons
+  // forming singleton rings again and again). Ignoring it is enough: the sender either hears
+  // our joins and agrees, or our consensus timeout gives up on it.
+  if (contains(fail, self_)) return outcome::ignored;
   proc.push_back(sender);
   normalize(proc);
   std::vector<node_id> new_proc = set_union(set_union(proc_, proc), fail);

@@ -24,7 +24,7 @@ class gather_sets {
   gather_sets(node_id self, std::vector<node_id> proc, std::vector<node_id> fail = {});
 
   enum class outcome {
-    ignored,    // the sender is in our fail set
+    ignored,    // the sender is in our fail set, or we are in its
     unchanged,  // nothing new (the sender may now agree with us)
     changed,    // our sets grew: broadcast our join again
   };

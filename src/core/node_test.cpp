@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "wire/packet.hpp"
@@ -48,6 +49,24 @@ class cluster {
   }
 
   node& at(std::uint32_t id) { return *nodes_.at(id); }
+  const std::vector<configuration>& configurations(std::uint32_t id) { return configs_[id]; }
+  // Every datagram to or from `id` is lost from now on, and it no longer ticks (a crash).
+  void crash(std::uint32_t id) { crashed_.insert(id); }
+  // A new process for `id`: the next incarnation, starting by gathering.
+  void restart(std::uint32_t id) {
+    config c = nodes_.at(id)->cfg();
+    ++c.incarnation;
+    c.members.clear();
+    nodes_.at(id) = std::make_unique<node>(c, now_);
+    crashed_.erase(id);
+    delivered_[id].clear();
+    configs_[id].clear();
+    collect(id);
+  }
+  // Datagrams between daemons of different sides are lost until heal(); unlisted daemons form
+  // one more side.
+  void partition(std::vector<std::set<std::uint32_t>> sides) { sides_ = std::move(sides); }
+  void heal() { sides_.clear(); }
   const std::vector<delivery>& delivered(std::uint32_t id) { return delivered_[id]; }
 
   msg_id submit(std::uint32_t id, service svc, util::shared_bytes payload) {
@@ -64,11 +83,13 @@ class cluster {
       if (!in_flight_.empty()) {
         auto [from, to, bytes] = in_flight_.front();
         in_flight_.pop_front();
-        at(to).step(node_id{from}, bytes, now_);
-        collect(to);
+        if (crashed_.count(from) == 0 && crashed_.count(to) == 0 && side(from) == side(to)) {
+          at(to).step(node_id{from}, bytes, now_);
+          collect(to);
+        }
       }
       for (auto& [id, n] : nodes_) {
-        if (deadline_[id] && *deadline_[id] <= now_) {
+        if (crashed_.count(id) == 0 && deadline_[id] && *deadline_[id] <= now_) {
           n->tick(now_);
           collect(id);
         }
@@ -83,18 +104,25 @@ class cluster {
   }
 
  private:
+  std::size_t side(std::uint32_t id) const {
+    for (std::size_t i = 0; i < sides_.size(); ++i)
+      if (sides_[i].count(id) != 0) return i;
+    return sides_.size();
+  }
+
   void collect(std::uint32_t id) {
     output o = at(id).take_output();
     for (auto& p : o.packets) {
       if (p.to) {
         in_flight_.push_back({id, p.to->value, p.bytes});
       } else {
-        for (auto& [to, n] : nodes_)
-          if (to != id) in_flight_.push_back({id, to, p.bytes});
+        for (node_id to : *p.group) in_flight_.push_back({id, to.value, p.bytes});
       }
     }
-    for (auto& e : o.events)
+    for (auto& e : o.events) {
       if (auto* d = std::get_if<delivery>(&e)) delivered_[id].push_back(*d);
+      if (auto* c = std::get_if<configuration>(&e)) configs_[id].push_back(*c);
+    }
     deadline_[id] = o.deadline;
   }
 
@@ -107,6 +135,9 @@ class cluster {
   std::map<std::uint32_t, std::vector<delivery>> delivered_;
   std::map<std::uint32_t, std::optional<time_point>> deadline_;
   std::deque<datagram> in_flight_;
+  std::map<std::uint32_t, std::vector<configuration>> configs_;
+  std::set<std::uint32_t> crashed_;
+  std::vector<std::set<std::uint32_t>> sides_;
 };
 
 TEST(node, single_daemon_delivers_every_service_level_in_submit_order) {
@@ -228,6 +259,149 @@ TEST(node, drops_a_token_whose_seq_went_backwards) {
   EXPECT_EQ(n.stats().dropped_stale_token, 1u);
   for (const auto& p : n.take_output().packets)
     EXPECT_TRUE(wire::decode(p.bytes.span()).ok()) << "the node sent a packet peers reject";
+}
+
+// --- membership ---------------------------------------------------------------------------
+
+void gather_from_scratch(config& c) {
+  for (node_id m : c.members) c.daemons.push_back(m);
+  c.members.clear();
+}
+
+std::vector<node_id> ids(std::initializer_list<std::uint32_t> l) {
+  std::vector<node_id> v;
+  for (auto i : l) v.push_back(node_id{i});
+  return v;
+}
+
+bool installed(cluster& c, std::uint32_t n, const std::vector<node_id>& members) {
+  const auto& cs = c.configurations(n);
+  return !cs.empty() && cs.back().type == configuration::kind::regular &&
+         cs.back().members == members;
+}
+
+TEST(node, daemons_that_start_together_form_one_ring_and_deliver) {
+  cluster c(3, gather_from_scratch);
+  c.run_until([&] {
+    return installed(c, 1, ids({1, 2, 3})) && installed(c, 2, ids({1, 2, 3})) &&
+           installed(c, 3, ids({1, 2, 3}));
+  });
+  for (std::uint32_t n = 1; n <= 3; ++n) {
+    ASSERT_TRUE(installed(c, n, ids({1, 2, 3}))) << "node " << n;
+    EXPECT_EQ(c.configurations(n).front().type, configuration::kind::regular);
+  }
+  c.submit(2, service::safe, bytes_of("hello"));
+  c.run_until([&] { return c.all_delivered(1); });
+  for (std::uint32_t n = 1; n <= 3; ++n) {
+    ASSERT_EQ(c.delivered(n).size(), 1u);
+    EXPECT_EQ(c.delivered(n)[0].ring, c.configurations(n).back().ring);
+  }
+}
+
+TEST(node, survivors_of_a_crash_install_transitional_then_regular_configurations) {
+  cluster c(3, [](config& cfg) { cfg.daemons = cfg.members; });
+  for (int i = 0; i < 10; ++i) c.submit(1 + i % 3, service::agreed, bytes_of("m"));
+  c.run_until([&] { return c.all_delivered(10); });
+  c.crash(3);
+  c.submit(1, service::safe, bytes_of("after"));
+  c.run_until([&] { return installed(c, 1, ids({1, 2})) && installed(c, 2, ids({1, 2})); });
+  for (std::uint32_t n = 1; n <= 2; ++n) {
+    const auto& cs = c.configurations(n);
+    ASSERT_GE(cs.size(), 3u) << "node " << n;
+    EXPECT_EQ(cs[cs.size() - 2].type, configuration::kind::transitional);
+    EXPECT_EQ(cs[cs.size() - 2].members, ids({1, 2}));
+    EXPECT_EQ(cs.back().members, ids({1, 2}));
+  }
+  c.run_until([&] { return c.delivered(1).size() == 11 && c.delivered(2).size() == 11; });
+  EXPECT_EQ(c.delivered(1).back().payload.size(), 5u);
+  EXPECT_EQ(c.delivered(2).back().payload.size(), 5u);
+}
+
+TEST(node, a_partition_forms_two_rings_that_merge_when_it_heals) {
+  cluster c(5, [](config& cfg) { cfg.daemons = cfg.members; });
+  c.partition({{1, 2, 3}, {4, 5}});
+  c.submit(1, service::agreed, bytes_of("left"));
+  c.submit(4, service::agreed, bytes_of("right"));
+  c.run_until([&] {
+    return installed(c, 1, ids({1, 2, 3})) && installed(c, 2, ids({1, 2, 3})) &&
+           installed(c, 3, ids({1, 2, 3})) && installed(c, 4, ids({4, 5})) &&
+           installed(c, 5, ids({4, 5}));
+  });
+  ASSERT_TRUE(installed(c, 2, ids({1, 2, 3})));
+  ASSERT_TRUE(installed(c, 5, ids({4, 5})));
+  c.heal();
+  const auto all = ids({1, 2, 3, 4, 5});
+  c.run_until([&] {
+    for (std::uint32_t n = 1; n <= 5; ++n)
+      if (!installed(c, n, all)) return false;
+    return true;
+  });
+  for (std::uint32_t n = 1; n <= 5; ++n) ASSERT_TRUE(installed(c, n, all)) << "node " << n;
+  c.submit(5, service::safe, bytes_of("merged"));
+  c.run_until([&] { return c.all_delivered(2); });
+  for (std::uint32_t n = 1; n <= 5; ++n) EXPECT_EQ(c.delivered(n).back().payload.size(), 6u);
+}
+
+TEST(node, a_restarted_daemon_rejoins_as_a_new_incarnation) {
+  cluster c(3, [](config& cfg) { cfg.daemons = cfg.members; });
+  c.crash(3);
+  c.run_until([&] { return installed(c, 1, ids({1, 2})) && installed(c, 2, ids({1, 2})); });
+  ASSERT_TRUE(installed(c, 1, ids({1, 2})));
+  c.restart(3);
+  const auto all = ids({1, 2, 3});
+  c.run_until([&] { return installed(c, 1, all) && installed(c, 2, all) && installed(c, 3, all); });
+  for (std::uint32_t n = 1; n <= 3; ++n) {
+    std::string seen;
+    for (const auto& cf : c.configurations(n)) {
+      seen += cf.type == configuration::kind::regular ? " R" : " T";
+      for (node_id m : cf.members) seen += std::to_string(m.value);
+    }
+    EXPECT_TRUE(installed(c, n, all)) << "node " << n << ":" << seen.substr(0, 300) << " role "
+                                      << static_cast<int>(c.at(n).role());
+  }
+  EXPECT_EQ(c.configurations(3).front().type, configuration::kind::regular)
+      << "a new process starts with a regular configuration";
+  const msg_id id = c.submit(3, service::agreed, bytes_of("again"));
+  EXPECT_EQ(id.value, (std::uint64_t{1} << 40) + 1);
+  c.run_until([&] { return c.delivered(1).size() == 1 && c.delivered(3).size() == 1; });
+  EXPECT_EQ(c.delivered(1).back().id, id);
+}
+
+// Regression (fuzz_node_membership): a commit token whose line for us was already filled, with
+// an old ring that is not ours, made recovery look for our old ring's survivors and find none.
+TEST(node, writes_its_own_commit_line_whatever_a_peer_put_there) {
+  config cfg = make_config(2, 2);
+  cfg.daemons = cfg.members;
+  node n(cfg, time_point{});
+  wire::commit_token c;
+  c.hdr = wire::header{wire::protocol_version, wire::packet_type::commit, node_id{1},
+                       conf_hash{0xc0ffee}};
+  c.ring = ring_id{node_id{1}, 5};
+  c.rotation = 1;
+  c.holder = 1;
+  for (std::uint32_t id : {1u, 2u}) {
+    wire::commit_entry e;
+    e.id = node_id{id};
+    e.old_ring = ring_id{node_id{1}, 3};  // not the ring node 2 comes from
+    e.filled = true;
+    c.members.push_back(e);
+  }
+  util::byte_vector buf;
+  wire::encode(c, buf);
+  // Node 2 must first agree with node 1 on the members for the commit token to be for it.
+  wire::join j;
+  j.hdr = wire::header{wire::protocol_version, wire::packet_type::join, node_id{1},
+                       conf_hash{0xc0ffee}};
+  j.ring_counter_max = 4;
+  j.proc = {node_id{1}, node_id{2}};
+  util::byte_vector jb;
+  wire::encode(j, jb);
+  n.step(node_id{1}, util::shared_bytes(jb), time_point{});
+  ASSERT_EQ(n.role(), node::role_kind::commit) << "agreed with node 1: waits for its token";
+  n.step(node_id{1}, util::shared_bytes(buf), time_point{});
+  EXPECT_EQ(n.role(), node::role_kind::recovery);
+  for (const auto& p : n.take_output().packets) EXPECT_TRUE(wire::decode(p.bytes.span()).ok());
+  n.check_invariants();
 }
 
 TEST(node, validate_explains_bad_configurations) {

@@ -3,6 +3,7 @@
 // Thread-safety: value types.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <variant>
 #include <vector>
@@ -33,10 +34,12 @@ struct configuration {
 
 using event = std::variant<delivery, configuration>;
 
-// A datagram to send. `to` is a member, or nullopt for every member except self.
+// A datagram to send: to the daemon `to`, or (to == nullopt) to every daemon in `group` —
+// the other members of the ring that sent it, a list shared by all of that ring's packets.
 struct outgoing_packet {
   std::optional<node_id> to;
   util::shared_bytes bytes;
+  std::shared_ptr<const std::vector<node_id>> group = nullptr;
 };
 
 // The shell acts on an output in field order:

@@ -12,11 +12,17 @@ std::uint32_t saturating_sub(std::uint64_t a, std::uint64_t b) noexcept {
   return a > b ? static_cast<std::uint32_t>(std::min<std::uint64_t>(a - b, UINT32_MAX)) : 0;
 }
 
-node_id successor_of(const config& cfg) {
-  const auto& m = cfg.members;
-  auto self = std::find(m.begin(), m.end(), cfg.self);
+node_id successor_of(const std::vector<node_id>& m, node_id self_id) {
+  auto self = std::find(m.begin(), m.end(), self_id);
   CHORUS_ASSERT(self != m.end(), "self is not a member");
   return std::next(self) == m.end() ? m.front() : *std::next(self);
+}
+
+std::shared_ptr<const std::vector<node_id>> others_of(const std::vector<node_id>& m, node_id self) {
+  auto v = std::make_shared<std::vector<node_id>>();
+  for (node_id n : m)
+    if (n != self) v->push_back(n);
+  return v;
 }
 
 bool completes_safe(const wire::data_packet& p) {
@@ -33,21 +39,35 @@ std::size_t window_capacity(const config& cfg) {
 
 }  // namespace
 
-ring::ring(const config& cfg, struct stats& st, output& out, time_point now)
+ring::ring(const config& cfg, ring_id id, std::vector<node_id> members, send_queue* source,
+           struct stats& st, output& out, time_point now)
     : cfg_(cfg),
       stats_(st),
       out_(out),
-      successor_(successor_of(cfg)),
+      id_(id),
+      members_(std::move(members)),
+      successor_(successor_of(members_, cfg.self)),
+      others_(others_of(members_, cfg.self)),
       window_(window_capacity(cfg)),
-      queue_(cfg.send_queue_bytes_max, msg_id{(std::uint64_t{cfg.incarnation} << 40) + 1}),
+      source_(source),
       reassembly_(cfg.message_bytes_max) {
-  out_.events.push_back(configuration{configuration::kind::regular, cfg.ring, cfg.members});
-  if (cfg.members.front() == cfg.self) {
+  if (members_.front() == cfg.self) {
     // Totem §3.1: the representative creates the first token and makes the first visit.
     wire::token t;
-    t.ring = cfg.ring;
+    t.ring = id_;
     visit(std::move(t), now);
   }
+}
+
+bool ring::has_queued() const noexcept { return source_ != nullptr && !source_->empty(); }
+
+void ring::set_source(send_queue* source, time_point now) {
+  source_ = source;
+  wake(now);
+}
+
+void ring::wake(time_point now) {
+  if (has_queued() && parked_ && (!park_until_ || *park_until_ > now)) park_until_ = now;
 }
 
 void ring::on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now) {
@@ -67,6 +87,11 @@ void ring::on_data(const wire::data_packet& p, util::shared_bytes bytes, time_po
   deliver();
 }
 
+void ring::store_recovered(seq_t s, util::shared_bytes bytes, wire::data_packet p) {
+  if (s <= window_.base() || window_.holds(s) || s > window_.limit()) return;
+  store(s, std::move(bytes), std::move(p));
+}
+
 void ring::store(seq_t s, util::shared_bytes bytes, wire::data_packet p) {
   stored_packet sp;
   sp.origin = p.hdr.sender;
@@ -76,16 +101,17 @@ void ring::store(seq_t s, util::shared_bytes bytes, wire::data_packet p) {
   window_.insert(s, std::move(sp));
 }
 
-void ring::on_token(wire::token t, time_point now) {
+bool ring::on_token(wire::token t, time_point now) {
   // R4: a rotation already seen is a retransmitted copy. A token whose seq is below the one we
   // passed cannot come from this ring's live token (seq never decreases): only a faulty peer
   // sends one, and acting on it would pass on a token our successor must reject.
   if (t.rotation <= last_rotation_ || t.seq < sent_seq_) {
     ++stats_.dropped_stale_token;
-    return;
+    return false;
   }
   ++stats_.tokens_received;
   visit(std::move(t), now);
+  return true;
 }
 
 void ring::visit(wire::token t, time_point now, bool may_park) {
@@ -131,15 +157,15 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
 
   deliver();
   const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq && safe_upto_ == t.seq &&
-                    delivered_upto_ == t.seq && queue_.empty();
+                    delivered_upto_ == t.seq && !has_queued();
   pass_token(t, fresh, idle && may_park, now);
 }
 
 std::uint32_t ring::queued_packets() const noexcept {
-  if (queue_.empty()) return 0;
+  if (!has_queued()) return 0;
   const std::size_t room =
       cfg_.packet_bytes_max - wire::data_prefix_bytes - wire::item_header_bytes;
-  const std::size_t packets = (queue_.bytes() + room - 1) / room;
+  const std::size_t packets = (source_->bytes() + room - 1) / room;
   return static_cast<std::uint32_t>(std::clamp<std::size_t>(packets, 1, UINT32_MAX / 2));
 }
 
@@ -149,7 +175,7 @@ std::uint32_t ring::answer_retransmissions(wire::token& t, std::uint32_t budget)
   for (seq_t s : t.rtr) {
     if (s <= window_.base()) continue;  // everyone holds it: the request is stale
     if (sent < budget && window_.holds(s)) {
-      out_.packets.push_back(outgoing_packet{std::nullopt, window_.at(s).bytes});
+      broadcast(window_.at(s).bytes);
       ++stats_.packets_retransmitted;
       ++sent;
     } else {
@@ -163,12 +189,12 @@ std::uint32_t ring::answer_retransmissions(wire::token& t, std::uint32_t budget)
 std::vector<util::shared_bytes> ring::broadcast_new(wire::token& t, std::uint32_t allowed) {
   std::vector<util::shared_bytes> fresh;
   const wire::header h{wire::protocol_version, wire::packet_type::data, cfg_.self, cfg_.hash};
-  while (fresh.size() < allowed && !queue_.empty()) {
+  while (fresh.size() < allowed && has_queued()) {
     const seq_t s{t.seq.value + 1};
     util::byte_vector buf;
     buf.reserve(cfg_.packet_bytes_max);
-    wire::data_packet_builder b(buf, h, cfg_.ring, s);
-    queue_.pack(b, cfg_.packet_bytes_max);
+    wire::data_packet_builder b(buf, h, id_, s);
+    source_->pack(b, cfg_.packet_bytes_max);
     b.finish();
     util::shared_bytes bytes(std::move(buf));
     // Decoding our own packet both checks the encoder and gives the stored item views.
@@ -212,8 +238,7 @@ void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bo
   // The Accelerated Ring: the token leaves after the first part of the burst, the rest follows.
   const std::size_t before =
       fresh.size() > cfg_.window_accelerated ? fresh.size() - cfg_.window_accelerated : 0;
-  for (std::size_t i = 0; i < before; ++i)
-    out_.packets.push_back(outgoing_packet{std::nullopt, std::move(fresh[i])});
+  for (std::size_t i = 0; i < before; ++i) broadcast(std::move(fresh[i]));
   if (successor_ == cfg_.self || (park_idle && cfg_.token_hold > duration::zero())) {
     // A ring of one passes the token to itself: park it, and visit again at once while there
     // is work left, or on the next submit when idle. A larger idle ring parks it for
@@ -230,8 +255,12 @@ void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bo
     sent_token_ = util::shared_bytes(std::move(buf));
     send_token(now);
   }
-  for (std::size_t i = before; i < fresh.size(); ++i)
-    out_.packets.push_back(outgoing_packet{std::nullopt, std::move(fresh[i])});
+  for (std::size_t i = before; i < fresh.size(); ++i) broadcast(std::move(fresh[i]));
+}
+
+void ring::broadcast(util::shared_bytes bytes) {
+  if (!others_->empty())
+    out_.packets.push_back(outgoing_packet{std::nullopt, std::move(bytes), others_});
 }
 
 void ring::send_token(time_point now) {
@@ -251,12 +280,6 @@ void ring::tick(time_point now) {
   }
 }
 
-util::result<msg_id> ring::submit(service svc, util::shared_bytes payload, time_point now) {
-  auto id = queue_.push(svc, std::move(payload));
-  if (id.ok() && parked_ && (!park_until_ || *park_until_ > now)) park_until_ = now;
-  return id;
-}
-
 std::optional<time_point> ring::deadline() const noexcept {
   std::optional<time_point> d;
   if (parked_ && park_until_) d = park_until_;
@@ -265,26 +288,63 @@ std::optional<time_point> ring::deadline() const noexcept {
 }
 
 void ring::deliver() {
-  while (delivered_upto_ < window_.aru()) {
+  if (frozen_) return;
+  while (delivered_upto_ < window_.aru() && recovered_.empty()) {
     const seq_t s{delivered_upto_.value + 1};
-    const stored_packet& p = window_.at(s);
     // Totem §3.3: a SAFE message waits until every member holds it, and the total order makes
     // everything after it wait too.
-    if (p.needs_safe && s > safe_upto_) break;
-    for (const wire::item& it : p.items) {
-      auto r = reassembly_.add(p.origin, it, p.bytes);
-      if (r.error) ++stats_.reassembly_errors;
-      if (!r.message) continue;
-      ++stats_.messages_delivered;
-      stats_.bytes_delivered += r.message->size();
-      out_.events.push_back(delivery{cfg_.ring, s, p.origin, it.id, it.svc, std::move(*r.message)});
-    }
+    if (window_.at(s).needs_safe && s > safe_upto_) break;
+    deliver_packet(s, nullptr);
     delivered_upto_ = s;
   }
   window_.discard_upto(std::min(delivered_upto_, safe_upto_));
 }
 
+void ring::deliver_packet(seq_t s, const std::vector<node_id>* origins) {
+  const stored_packet& p = window_.at(s);
+  if (origins != nullptr && !std::binary_search(origins->begin(), origins->end(), p.origin)) {
+    reassembly_.drop(p.origin);  // protocol.md "Installation": may depend on a lost message
+    return;
+  }
+  for (const wire::item& it : p.items) {
+    auto r = reassembly_.add(p.origin, it, p.bytes);
+    if (r.error) ++stats_.reassembly_errors;
+    if (!r.message) continue;
+    delivery d{id_, s, p.origin, it.id, it.svc, std::move(*r.message)};
+    if (it.svc == service::recovery) {  // for the node, not for clients (protocol.md)
+      if (!frozen_) recovered_.push_back(std::move(d));
+      continue;
+    }
+    ++stats_.messages_delivered;
+    stats_.bytes_delivered += d.payload.size();
+    out_.events.push_back(std::move(d));
+  }
+}
+
+void ring::deliver_upto(seq_t d) {
+  CHORUS_ASSERT(frozen_);
+  while (delivered_upto_ < std::min(d, window_.aru())) {
+    const seq_t s{delivered_upto_.value + 1};
+    deliver_packet(s, nullptr);
+    delivered_upto_ = s;
+  }
+}
+
+void ring::deliver_rest(const std::vector<node_id>& transitional) {
+  CHORUS_ASSERT(frozen_);
+  bool gap = false;
+  for (std::uint64_t s = delivered_upto_.value + 1; s <= window_.high().value; ++s) {
+    if (!window_.holds(seq_t{s})) {
+      gap = true;
+      continue;
+    }
+    deliver_packet(seq_t{s}, gap ? &transitional : nullptr);
+  }
+  finished_ = true;
+}
+
 void ring::check_invariants() const {
+  if (finished_) return;
   CHORUS_ASSERT(window_.base() <= delivered_upto_, "R1: discarded an undelivered packet");
   CHORUS_ASSERT(delivered_upto_ <= window_.aru(), "R1: delivered past aru");
   CHORUS_ASSERT(window_.aru() <= window_.high(), "R1: aru past high");

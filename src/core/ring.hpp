@@ -31,25 +31,56 @@ namespace chorus::core {
 
 class ring {
  public:
-  // `cfg`, `st` and `out` are owned by the node and outlive the ring.
-  ring(const config& cfg, struct stats& st, output& out, time_point now);
+  // Starts ring `id` of `members` (ring order, containing cfg.self) at `now`; the first member
+  // creates the token. New packets are packed from `source` (may be null: nothing to send).
+  // `cfg`, `source`, `st` and `out` are owned by the node and outlive the ring.
+  ring(const config& cfg, ring_id id, std::vector<node_id> members, send_queue* source,
+       struct stats& st, output& out, time_point now);
 
   // A data packet of this ring (the caller checked hash, ring id and membership); `bytes` is
   // the datagram `p`'s item views point into.
   void on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now);
+  // A packet of this ring received through recovery (another ring carried it): stored if new,
+  // never counted as a duplicate, never delivered before the node says so.
+  void store_recovered(seq_t s, util::shared_bytes bytes, wire::data_packet p);
   // A token of this ring.
-  void on_token(wire::token t, time_point now);
+  // Returns whether the token was accepted (not a duplicate or stale copy).
+  bool on_token(wire::token t, time_point now);
   void tick(time_point now);
-  util::result<msg_id> submit(service svc, util::shared_bytes payload, time_point now);
+  // The source queue has new messages: a parked token moves at once.
+  void wake(time_point now);
+  // Packs from `source` from now on (the node switches from recovery to client messages).
+  void set_source(send_queue* source, time_point now);
+
+  // Stops delivering: the node left this ring's configuration and delivers the rest itself
+  // (deliver_upto, deliver_rest) when it installs the next one.
+  void freeze() noexcept { frozen_ = true; }
+  // Installation of the next configuration (protocol.md "Installation"), on a frozen ring:
+  // deliver in order up to `d` (the old regular configuration), then everything else held,
+  // skipping gaps and, after the first gap, origins not in `transitional` (ascending). The ring
+  // is finished after deliver_rest and only destroyed.
+  void deliver_upto(seq_t d);
+  void deliver_rest(const std::vector<node_id>& transitional);
+  // Items of service `recovery` delivered since the last call. Delivery pauses after a packet
+  // that had some, so the node acts on them in the total order; resume() goes on.
+  std::vector<delivery> take_recovered() {
+    std::vector<delivery> r = std::move(recovered_);
+    recovered_.clear();
+    return r;
+  }
+  void resume() { deliver(); }
 
   // Earliest time tick() has work to do, if any.
   std::optional<time_point> deadline() const noexcept;
 
+  ring_id id() const noexcept { return id_; }
+  const std::vector<node_id>& members() const noexcept { return members_; }
   seq_t aru() const noexcept { return window_.aru(); }
+  seq_t high() const noexcept { return window_.high(); }
   seq_t delivered_upto() const noexcept { return delivered_upto_; }
   seq_t safe_upto() const noexcept { return safe_upto_; }
   bool has_received(seq_t s) const noexcept { return s <= window_.base() || window_.holds(s); }
-  const send_queue& queue() const noexcept { return queue_; }
+  const receive_window& window() const noexcept { return window_; }
   void check_invariants() const;
 
  private:
@@ -65,28 +96,39 @@ class ring {
   void pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool park_idle,
                   time_point now);
   void send_token(time_point now);
+  // To every other member (nothing in a ring of one).
+  void broadcast(util::shared_bytes bytes);
+  bool has_queued() const noexcept;
   void deliver();
+  // Delivers packet `s`'s items; with `origins`, only if its origin is among them.
+  void deliver_packet(seq_t s, const std::vector<node_id>* origins);
   void store(seq_t s, util::shared_bytes bytes, wire::data_packet p);
 
   const config& cfg_;
   struct stats& stats_;
   output& out_;
 
-  node_id successor_;       // who we pass the token to (ourselves in a ring of one)
+  ring_id id_;
+  std::vector<node_id> members_;  // ring order
+  node_id successor_;             // who we pass the token to (ourselves in a ring of one)
+  std::shared_ptr<const std::vector<node_id>> others_;  // members but us: broadcast targets
   receive_window window_;
-  send_queue queue_;
+  send_queue* source_;  // where new messages come from; may be null
   reassembly reassembly_;
+  bool frozen_ = false;              // no more deliveries from deliver()
+  bool finished_ = false;            // deliver_rest() ran: invariants no longer hold
+  std::vector<delivery> recovered_;  // recovery items waiting for the node
 
   seq_t delivered_upto_{0};  // every packet at or below has been delivered here
   seq_t safe_upto_{0};       // every member holds every packet at or below (R3)
 
   // --- token state between two visits ---
-  std::uint64_t last_rotation_ = 0;   // highest rotation processed (R4)
-  seq_t sent_aru_{0};                 // the token's aru as we passed it last time
-  seq_t sent_seq_{0};                 // the token's seq as we passed it last time
-  std::uint32_t sent_count_ = 0;      // packets we broadcast on our last visit (our part of fcc)
-  std::uint32_t sent_backlog_ = 0;    // our queued packets as we reported them (part of backlog)
-  util::shared_bytes sent_token_;     // the token as we passed it, for retransmission
+  std::uint64_t last_rotation_ = 0;  // highest rotation processed (R4)
+  seq_t sent_aru_{0};                // the token's aru as we passed it last time
+  seq_t sent_seq_{0};                // the token's seq as we passed it last time
+  std::uint32_t sent_count_ = 0;     // packets we broadcast on our last visit (our part of fcc)
+  std::uint32_t sent_backlog_ = 0;   // our queued packets as we reported them (part of backlog)
+  util::shared_bytes sent_token_;    // the token as we passed it, for retransmission
   std::optional<time_point> token_retransmit_at_;  // armed while the successor may lack it
   std::optional<wire::token> parked_;              // an idle token held here
   std::optional<time_point> park_until_;           // when to pass it on (nullopt: on submit)

@@ -33,6 +33,14 @@ class send_queue {
   // Returns the number of items added (0 only if the queue is empty).
   std::size_t pack(wire::data_packet_builder& b, std::size_t packet_bytes_max);
 
+  // The ring the front message was being cut into is gone: send it whole again in the next.
+  void rewind_partial() noexcept {
+    if (!queue_.empty()) {
+      bytes_ += queue_.front().sent;
+      queue_.front().sent = 0;
+    }
+  }
+
   bool empty() const noexcept { return queue_.empty(); }
   std::size_t messages() const noexcept { return queue_.size(); }
   std::size_t bytes() const noexcept { return bytes_; }

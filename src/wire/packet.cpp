@@ -1,5 +1,6 @@
 #include "wire/packet.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace chorus::wire {
@@ -11,6 +12,9 @@ using util::status;
 status fail(errc c, std::string what) { return status(c, std::move(what)); }
 
 bool known_type(std::uint8_t t) noexcept { return t >= 1 && t <= 4; }
+
+// Bit 0 of a commit entry's flags; the other bits must be zero (canonical encoding).
+constexpr std::uint8_t commit_flag_filled = 0x01;
 
 ring_id read_ring(util::byte_reader& r) {
   ring_id id;
@@ -52,6 +56,50 @@ status check_end(const util::byte_reader& r) {
   return {};
 }
 
+// A join's node set: a u16 count, then that many u32 ids, strictly ascending, none no_node.
+// The count is checked against members_max and the bytes left before anything is allocated.
+status read_node_set(util::byte_reader& r, const char* name, std::vector<node_id>& out) {
+  const std::uint16_t n = r.u16();
+  if (!r.ok()) return fail(errc::truncated, std::string(name) + " count cut short");
+  if (n > members_max) return fail(errc::malformed, std::string(name) + " above members_max");
+  if (n > r.remaining() / 4) return fail(errc::truncated, std::string(name) + " cut short");
+  out.reserve(n);
+  for (std::uint16_t i = 0; i < n; ++i) {
+    const node_id id{r.u32()};
+    if (id == no_node) return fail(errc::malformed, std::string(name) + " names no_node");
+    if (!out.empty() && id <= out.back())
+      return fail(errc::malformed, std::string(name) + " not strictly ascending");
+    out.push_back(id);
+  }
+  return {};
+}
+
+void write_node_set(const std::vector<node_id>& ids, util::byte_writer& w) {
+  CHORUS_ASSERT(ids.size() <= members_max);
+  w.u16(static_cast<std::uint16_t>(ids.size()));
+  for (node_id id : ids) w.u32(id.value);
+}
+
+// One commit entry. The caller has checked that the input holds all of it, so only the values
+// can be wrong.
+util::result<commit_entry> read_commit_entry(util::byte_reader& r) {
+  commit_entry e;
+  e.id = node_id{r.u32()};
+  e.incarnation = r.u32();
+  e.old_ring = read_ring(r);
+  e.old_aru = seq_t{r.u64()};
+  e.old_high_seq = seq_t{r.u64()};
+  e.old_delivered = seq_t{r.u64()};
+  const std::uint8_t flags = r.u8();
+  if (e.id == no_node) return fail(errc::malformed, "commit member is no_node");
+  if (e.old_aru > e.old_high_seq) return fail(errc::malformed, "commit entry aru above high seq");
+  if (e.old_delivered > e.old_aru) return fail(errc::malformed, "commit entry delivered above aru");
+  if ((flags & ~commit_flag_filled) != 0)
+    return fail(errc::malformed, "unknown commit entry flags");
+  e.filled = (flags & commit_flag_filled) != 0;
+  return e;
+}
+
 }  // namespace
 
 util::result<header> decode_header(std::span<const std::byte> in) {
@@ -83,7 +131,7 @@ util::result<data_packet> decode_data(std::span<const std::byte> in) {
     it.offset = r.u32();
     const std::uint32_t len = r.u32();
     if (!r.ok()) return fail(errc::truncated, "item header cut short");
-    if (svc > service_max) return fail(errc::malformed, "unknown service " + std::to_string(svc));
+    if (svc > service_wire_max) return fail(errc::malformed, "unknown service " + std::to_string(svc));
     it.svc = static_cast<service>(svc);
     if (it.id.value == 0) return fail(errc::malformed, "item with message id 0");
     if (it.total_bytes > message_bytes_max) return fail(errc::too_large, "message above 64 MiB");
@@ -129,6 +177,64 @@ util::result<token> decode_token(std::span<const std::byte> in) {
   return t;
 }
 
+util::result<join> decode_join(std::span<const std::byte> in) {
+  if (in.size() > datagram_bytes_max) return fail(errc::too_large, "datagram above 65507 bytes");
+  util::byte_reader r(in);
+  auto h = read_header_of(r, packet_type::join);
+  if (!h) return h.error();
+  join j;
+  j.hdr = *h;
+  j.incarnation = r.u32();
+  j.ring = read_ring(r);
+  j.ring_counter_max = r.u64();
+  // A join cut inside the fields above fails reading the proc count.
+  if (auto s = read_node_set(r, "proc set", j.proc); !s.ok()) return s;
+  if (auto s = read_node_set(r, "fail set", j.fail); !s.ok()) return s;
+  if (auto s = check_end(r); !s.ok()) return s;
+  // Both sets are sorted, so membership is a binary search and the subset test one merge. An
+  // empty proc set fails the first test: it cannot hold the sender.
+  if (!std::ranges::binary_search(j.proc, j.hdr.sender))
+    return fail(errc::malformed, "join sender not in its proc set");
+  if (std::ranges::binary_search(j.fail, j.hdr.sender))
+    return fail(errc::malformed, "join sender in its own fail set");
+  if (!std::ranges::includes(j.proc, j.fail))
+    return fail(errc::malformed, "join fail set not a subset of its proc set");
+  return j;
+}
+
+util::result<commit_token> decode_commit(std::span<const std::byte> in) {
+  if (in.size() > datagram_bytes_max) return fail(errc::too_large, "datagram above 65507 bytes");
+  util::byte_reader r(in);
+  auto h = read_header_of(r, packet_type::commit);
+  if (!h) return h.error();
+  commit_token c;
+  c.hdr = *h;
+  c.ring = read_ring(r);
+  c.rotation = r.u64();
+  c.holder = r.u16();
+  const std::uint16_t n = r.u16();
+  if (!r.ok()) return fail(errc::truncated, "commit token cut short");
+  if (c.ring.counter == 0) return fail(errc::malformed, "commit token for ring counter 0");
+  if (n > members_max) return fail(errc::malformed, "commit token above members_max");
+  // Also refuses an empty member list: no index is below 0.
+  if (c.holder >= n) return fail(errc::malformed, "commit holder outside the members");
+  // The only length check for the entries: refuses a short packet before allocating.
+  if (n > r.remaining() / commit_entry_bytes)
+    return fail(errc::truncated, "commit entries cut short");
+  c.members.reserve(n);
+  for (std::uint16_t i = 0; i < n; ++i) {
+    auto e = read_commit_entry(r);
+    if (!e) return e.error();
+    if (!c.members.empty() && e->id <= c.members.back().id)
+      return fail(errc::malformed, "commit members not strictly ascending");
+    c.members.push_back(*e);
+  }
+  if (auto s = check_end(r); !s.ok()) return s;
+  if (std::ranges::none_of(c.members, [&](const commit_entry& e) { return e.id == c.ring.rep; }))
+    return fail(errc::malformed, "commit ring's representative is not a member");
+  return c;
+}
+
 util::result<packet> decode(std::span<const std::byte> in) {
   auto h = decode_header(in);
   if (!h) return h.error();
@@ -143,9 +249,16 @@ util::result<packet> decode(std::span<const std::byte> in) {
       if (!t) return t.error();
       return packet{std::move(t).value()};
     }
-    case packet_type::join:
-    case packet_type::commit:
-      return fail(errc::unsupported, "membership packets are not handled yet");
+    case packet_type::join: {
+      auto j = decode_join(in);
+      if (!j) return j.error();
+      return packet{std::move(j).value()};
+    }
+    case packet_type::commit: {
+      auto c = decode_commit(in);
+      if (!c) return c.error();
+      return packet{std::move(c).value()};
+    }
   }
   return fail(errc::malformed, "unknown packet type");
 }
@@ -173,6 +286,39 @@ void encode(const token& t, util::byte_vector& out) {
   w.u32(t.backlog);
   w.u16(static_cast<std::uint16_t>(t.rtr.size()));
   for (seq_t s : t.rtr) w.u64(s.value);
+}
+
+void encode(const join& j, util::byte_vector& out) {
+  util::byte_writer w(out);
+  header h = j.hdr;
+  h.type = packet_type::join;
+  encode_header(h, w);
+  w.u32(j.incarnation);
+  write_ring(j.ring, w);
+  w.u64(j.ring_counter_max);
+  write_node_set(j.proc, w);
+  write_node_set(j.fail, w);
+}
+
+void encode(const commit_token& c, util::byte_vector& out) {
+  CHORUS_ASSERT(c.members.size() <= members_max);
+  util::byte_writer w(out);
+  header h = c.hdr;
+  h.type = packet_type::commit;
+  encode_header(h, w);
+  write_ring(c.ring, w);
+  w.u64(c.rotation);
+  w.u16(c.holder);
+  w.u16(static_cast<std::uint16_t>(c.members.size()));
+  for (const commit_entry& e : c.members) {
+    w.u32(e.id.value);
+    w.u32(e.incarnation);
+    write_ring(e.old_ring, w);
+    w.u64(e.old_aru.value);
+    w.u64(e.old_high_seq.value);
+    w.u64(e.old_delivered.value);
+    w.u8(e.filled ? commit_flag_filled : 0);
+  }
 }
 
 void encode(const data_packet& p, util::byte_vector& out) {

@@ -1,5 +1,5 @@
-// packet.hpp — daemon-to-daemon packets: codec for data packets, the regular token, and the
-// reserved membership packet types (issue 3). Pure: no I/O.
+// packet.hpp — daemon-to-daemon packets: codec for data packets, the regular token, and the two
+// membership packets (Totem §4.3–4.4): the join message and the commit token. Pure: no I/O.
 //
 // Every packet starts with the same 16-byte header (all integers little-endian):
 //
@@ -33,12 +33,15 @@ inline constexpr std::uint32_t message_bytes_max = 64u << 20;
 inline constexpr std::size_t rtr_max = 1024;
 // Largest datagram the codec produces or accepts (UDP's limit).
 inline constexpr std::size_t datagram_bytes_max = 65507;
+// Largest number of daemons a join's sets or a commit token's entries name; also the largest
+// configuration the core accepts.
+inline constexpr std::size_t members_max = 256;
 
 enum class packet_type : std::uint8_t {
   data = 1,
   token = 2,
-  join = 3,    // membership (issue 3): gather/join message
-  commit = 4,  // membership (issue 3): commit token
+  join = 3,    // membership: a daemon's view during gather (Totem §4.3)
+  commit = 4,  // membership: the commit token (Totem §4.4)
 };
 
 struct header {
@@ -88,7 +91,53 @@ struct token {
   std::vector<seq_t> rtr;      // retransmission requests, at most rtr_max, ascending
 };
 
-using packet = std::variant<data_packet, token>;
+// A daemon's view during gather (Totem §4.3), broadcast to every configured daemon.
+// Invariants (enforced by the decoder): 1. `proc` is strictly ascending, 1 ≤ size ≤ members_max;
+// 2. `fail` is strictly ascending and a subset of `proc`; 3. the sender is in `proc` and not in
+// `fail`; 4. no id in either set is no_node.
+struct join {
+  header hdr;
+  std::uint32_t incarnation = 0;       // the sender's; grows each time that daemon restarts
+  ring_id ring;                        // last regular ring the sender was operational in, or {0,0}
+  std::uint64_t ring_counter_max = 0;  // highest ring counter the sender has seen anywhere
+  std::vector<node_id> proc;           // daemons the sender has heard from
+  std::vector<node_id> fail;           // daemons the sender considers failed
+  friend bool operator==(const join&, const join&) = default;
+};
+
+// One member's line in the commit token: who it is and where it comes from (EVS recovery needs
+// every member's old-ring state). Invariant: old_delivered ≤ old_aru ≤ old_high_seq.
+struct commit_entry {
+  node_id id{};                   // the member
+  std::uint32_t incarnation = 0;  // its incarnation (grows each time it restarts)
+  ring_id old_ring;               // the regular ring this member comes from, or {0,0}
+  seq_t old_aru{};                // in the old ring: all-received-up-to
+  seq_t old_high_seq{};           // in the old ring: highest seq held
+  seq_t old_delivered{};          // in the old ring: delivered up to
+  bool filled = false;            // the member has written this entry (flags bit 0)
+  friend bool operator==(const commit_entry&, const commit_entry&) = default;
+};
+
+// The commit token (Totem §4.4): formed by the representative, it circulates twice, once to
+// collect the entries and once to distribute them. Invariants (enforced by the decoder):
+// 1. `ring.counter` ≥ 1 and `ring.rep` is one of the members; 2. members are strictly ascending
+// by id, 1 ≤ size ≤ members_max, none is no_node; 3. `holder` < members.size().
+struct commit_token {
+  header hdr;
+  ring_id ring;                       // the NEW ring
+  std::uint64_t rotation = 0;         // pass counter; a receiver drops any it has seen
+  std::uint16_t holder = 0;           // index in `members` of the daemon this copy is for
+  std::vector<commit_entry> members;  // in ring order: ascending id
+  friend bool operator==(const commit_token&, const commit_token&) = default;
+};
+
+// Bytes of a join with both sets empty (never valid: proc holds at least the sender).
+inline constexpr std::size_t join_fixed_bytes = header_bytes + 4 + 4 + 8 + 8 + 2 + 2;
+// Bytes of a commit token before its first entry, and of one entry.
+inline constexpr std::size_t commit_prefix_bytes = header_bytes + 4 + 8 + 8 + 2 + 2;
+inline constexpr std::size_t commit_entry_bytes = 4 + 4 + 4 + 8 + 8 + 8 + 8 + 1;
+
+using packet = std::variant<data_packet, token, join, commit_token>;
 
 // --- decoding ---------------------------------------------------------------------------------
 
@@ -96,7 +145,9 @@ using packet = std::variant<data_packet, token>;
 util::result<header> decode_header(std::span<const std::byte> in);
 util::result<data_packet> decode_data(std::span<const std::byte> in);
 util::result<token> decode_token(std::span<const std::byte> in);
-// Any packet: dispatches on the header type. Membership types are `unsupported` until issue 3.
+util::result<join> decode_join(std::span<const std::byte> in);
+util::result<commit_token> decode_commit(std::span<const std::byte> in);
+// Any packet: dispatches on the header type.
 util::result<packet> decode(std::span<const std::byte> in);
 
 // --- encoding ---------------------------------------------------------------------------------
@@ -104,6 +155,8 @@ util::result<packet> decode(std::span<const std::byte> in);
 void encode_header(const header& h, util::byte_writer& w);
 void encode(const token& t, util::byte_vector& out);
 void encode(const data_packet& p, util::byte_vector& out);
+void encode(const join& j, util::byte_vector& out);
+void encode(const commit_token& c, util::byte_vector& out);
 
 // Builds a data packet in place, item by item, so the core packs without intermediate copies.
 class data_packet_builder {

@@ -10,6 +10,7 @@ const char* to_string(service s) noexcept {
     case service::causal: return "causal";
     case service::agreed: return "agreed";
     case service::safe: return "safe";
+    case service::recovery: return "recovery";
   }
   return "?";
 }

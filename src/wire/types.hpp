@@ -41,8 +41,13 @@ enum class service : std::uint8_t {
   causal = 3,
   agreed = 4,
   safe = 5,
+  // Daemon-internal, never a client's: membership recovery carries old-ring packets and each
+  // member's "done" marker in the forming ring (docs/protocol.md "Membership").
+  recovery = 6,
 };
+// The highest client service level; the wire also carries `recovery`.
 inline constexpr std::uint8_t service_max = 5;
+inline constexpr std::uint8_t service_wire_max = 6;
 
 const char* to_string(service s) noexcept;
 std::string to_string(ring_id r);

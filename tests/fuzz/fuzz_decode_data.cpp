@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(p->hdr.type == wire::packet_type::data);
   FUZZ_CHECK(p->seq.value != 0);
   for (const wire::item& it : p->items) {
-    FUZZ_CHECK(static_cast<std::uint8_t>(it.svc) <= wire::service_max);
+    FUZZ_CHECK(static_cast<std::uint8_t>(it.svc) <= wire::service_wire_max);
     FUZZ_CHECK(it.id.value != 0);
     FUZZ_CHECK(it.total_bytes <= wire::message_bytes_max);
     FUZZ_CHECK(std::uint64_t{it.offset} + it.data.size() <= it.total_bytes);

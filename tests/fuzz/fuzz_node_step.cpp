@@ -151,7 +151,14 @@ class harness {
   static seq_t seen_seq(const util::byte_vector& bytes) {
     auto p = wire::decode(bytes);
     if (!p) return seq_t{0};
-    return std::visit([](const auto& v) { return v.seq; }, *p);
+    return std::visit(
+        [](const auto& v) {
+          if constexpr (requires { v.seq; })
+            return v.seq;
+          else
+            return seq_t{0};  // membership packets carry no seq
+        },
+        *p);
   }
 
   void step_raw() {

@@ -1,8 +1,9 @@
 // seed_corpus.cpp — writes the fuzzers' seed corpora: a handful of small valid packets (data
-// packets of every item shape, tokens with and without retransmission requests, a membership
-// header) so that libFuzzer starts past the magic and the header instead of rediscovering them,
-// plus a few pseudo-random operation scripts for fuzz_node_step. Deterministic: the same files
-// every run. Usage: seed_corpus <dir>; writes <dir>/<target>/seed-<n> for every target.
+// packets of every item shape, tokens with and without retransmission requests, joins and commit
+// tokens, a bare membership header) so that libFuzzer starts past the magic and the header
+// instead of rediscovering them, plus a few pseudo-random operation scripts for fuzz_node_step.
+// Deterministic: the same files every run. Usage: seed_corpus <dir>; writes
+// <dir>/<target>/seed-<n> for every target.
 // Thread-safety: a single-threaded program.
 #include <cstdio>
 #include <filesystem>
@@ -69,6 +70,41 @@ std::vector<byte_vector> tokens() {
   return out;
 }
 
+std::vector<byte_vector> joins() {
+  std::vector<byte_vector> out;
+  wire::join j;
+  j.hdr = hdr(wire::node_id{3});
+  j.incarnation = 1;
+  j.proc = {wire::node_id{3}};  // a fresh daemon: no ring yet, heard only from itself
+  wire::encode(j, out.emplace_back());
+  j.incarnation = 2;
+  j.ring = wire::ring_id{wire::node_id{1}, 7};
+  j.ring_counter_max = 9;
+  j.proc = {wire::node_id{1}, wire::node_id{2}, wire::node_id{3}, wire::node_id{4}};
+  j.fail = {wire::node_id{2}, wire::node_id{4}};
+  wire::encode(j, out.emplace_back());
+  return out;
+}
+
+std::vector<byte_vector> commits() {
+  std::vector<byte_vector> out;
+  wire::commit_token c;
+  c.hdr = hdr(wire::node_id{1});
+  c.ring = wire::ring_id{wire::node_id{1}, 10};
+  c.rotation = 1;
+  c.members.push_back(wire::commit_entry{wire::node_id{1}, 2, wire::ring_id{wire::node_id{1}, 7},
+                                         wire::seq_t{17}, wire::seq_t{20}, wire::seq_t{15}, true});
+  wire::encode(c, out.emplace_back());  // a ring of one
+  c.holder = 1;
+  c.rotation = 2;
+  c.members.push_back(wire::commit_entry{wire::node_id{3}, 1, wire::ring_id{}, wire::seq_t{0},
+                                         wire::seq_t{0}, wire::seq_t{0}, false});
+  c.members.push_back(wire::commit_entry{wire::node_id{5}, 4, wire::ring_id{wire::node_id{5}, 8},
+                                         wire::seq_t{3}, wire::seq_t{3}, wire::seq_t{3}, true});
+  wire::encode(c, out.emplace_back());
+  return out;
+}
+
 byte_vector membership_header() {
   byte_vector out;
   util::byte_writer w(out);
@@ -109,15 +145,20 @@ int main(int argc, char** argv) {
   const std::filesystem::path root = argv[1];
   const auto data = data_packets();
   const auto toks = tokens();
+  const auto js = joins();
+  const auto cs = commits();
   std::vector<byte_vector> all = data;
-  all.insert(all.end(), toks.begin(), toks.end());
+  for (const auto* more : {&toks, &js, &cs}) all.insert(all.end(), more->begin(), more->end());
   all.push_back(membership_header());
-  std::vector<byte_vector> headers = {membership_header(), data.front(), toks.front()};
+  std::vector<byte_vector> headers = {membership_header(), data.front(), toks.front(), js.front(),
+                                      cs.front()};
 
   const bool ok =
       write_all(root / "fuzz_decode_header", headers) &&
       write_all(root / "fuzz_decode_data", data) && write_all(root / "fuzz_decode_token", toks) &&
-      write_all(root / "fuzz_decode", all) && write_all(root / "fuzz_node_step", node_scripts());
+      write_all(root / "fuzz_decode_join", js) && write_all(root / "fuzz_decode_commit", cs) &&
+      write_all(root / "fuzz_decode", all) && write_all(root / "fuzz_node_step", node_scripts()) &&
+      write_all(root / "fuzz_node_membership", node_scripts());
   if (!ok) {
     std::fprintf(stderr, "seed_corpus: cannot write under %s\n", root.c_str());
     return 1;

@@ -1,7 +1,7 @@
 // packet_property_test.cpp — RapidCheck properties of the daemon-to-daemon packet codec
 // (wire/packet.hpp):
-//   P1. any valid data packet or token survives encode → decode unchanged, and the builder and
-//       encode() agree byte for byte;
+//   P1. any valid data packet, token, join or commit token survives encode → decode unchanged,
+//       and the builder and encode() agree byte for byte;
 //   P2. decoding arbitrary bytes never crashes, and whatever decodes re-encodes to exactly the
 //       input (the encoding is canonical: one packet, one byte string);
 //   P3. changing one byte of a valid packet either makes it undecodable or yields a packet that
@@ -128,6 +128,64 @@ token any_token() {
   return t;
 }
 
+// A node id other than no_node: small ones collide often (duplicates, subsets), large ones reach
+// the top of the range.
+node_id any_node() {
+  return node_id{*rc::gen::oneOf(rc::gen::inRange<std::uint32_t>(0, 40),
+                                 rc::gen::inRange<std::uint32_t>(0, no_node.value))};
+}
+
+// A sorted set of distinct ids (no no_node) containing `must`, of at most members_max ids.
+std::vector<node_id> any_node_set(node_id must) {
+  const auto wanted = *rc::gen::oneOf(rc::gen::inRange<std::size_t>(0, 9),
+                                      rc::gen::inRange<std::size_t>(0, members_max));
+  std::set<node_id> s{must};
+  for (std::size_t i = 0; i < wanted; ++i) s.insert(any_node());
+  return {s.begin(), s.end()};
+}
+
+join any_join() {
+  join j;
+  j.hdr = any_header();
+  j.hdr.sender = any_node();
+  j.incarnation = *rc::gen::arbitrary<std::uint32_t>();
+  j.ring = *rc::gen::arbitrary<bool>() ? ring_id{} : any_ring();
+  j.ring_counter_max = *rc::gen::arbitrary<std::uint64_t>();
+  j.proc = any_node_set(j.hdr.sender);
+  for (node_id n : j.proc)  // any subset of proc without the sender
+    if (n != j.hdr.sender && *rc::gen::inRange(0, 4) == 0) j.fail.push_back(n);
+  return j;
+}
+
+commit_entry any_commit_entry(node_id id) {
+  commit_entry e;
+  e.id = id;
+  e.incarnation = *rc::gen::arbitrary<std::uint32_t>();
+  e.filled = *rc::gen::arbitrary<bool>();
+  if (*rc::gen::inRange(0, 4) == 0) return e;  // an unfilled entry: old ring {0,0}, all zero
+  e.old_ring = any_ring();
+  e.old_high_seq = seq_t{*rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(0, 2000),
+                                         rc::gen::arbitrary<std::uint64_t>())};
+  const std::uint64_t high = e.old_high_seq.value;
+  e.old_aru = seq_t{high == UINT64_MAX ? *rc::gen::arbitrary<std::uint64_t>()
+                                       : *rc::gen::inRange<std::uint64_t>(0, high + 1)};
+  const std::uint64_t aru = e.old_aru.value;
+  e.old_delivered = seq_t{aru == UINT64_MAX ? *rc::gen::arbitrary<std::uint64_t>()
+                                            : *rc::gen::inRange<std::uint64_t>(0, aru + 1)};
+  return e;
+}
+
+commit_token any_commit() {
+  commit_token c;
+  c.hdr = any_header();
+  const std::vector<node_id> ids = any_node_set(any_node());
+  for (node_id id : ids) c.members.push_back(any_commit_entry(id));
+  c.ring = ring_id{ids[*rc::gen::inRange<std::size_t>(0, ids.size())], nonzero_u64()};
+  c.rotation = *rc::gen::arbitrary<std::uint64_t>();
+  c.holder = *rc::gen::inRange<std::uint16_t>(0, static_cast<std::uint16_t>(ids.size()));
+  return c;
+}
+
 void assert_items_equal(const std::vector<item>& a, const std::vector<item>& b) {
   RC_ASSERT(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -168,6 +226,18 @@ std::string check_canonical(std::span<const std::byte> in) {
     RC_ASSERT(std::ranges::equal(out, in));
     accepted += "token ";
   }
+  if (auto j = decode_join(in)) {
+    byte_vector out;
+    encode(*j, out);
+    RC_ASSERT(std::ranges::equal(out, in));
+    accepted += "join ";
+  }
+  if (auto c = decode_commit(in)) {
+    byte_vector out;
+    encode(*c, out);
+    RC_ASSERT(std::ranges::equal(out, in));
+    accepted += "commit ";
+  }
   if (auto p = decode(in)) {
     byte_vector out;
     std::visit([&](const auto& v) { encode(v, out); }, *p);
@@ -177,14 +247,24 @@ std::string check_canonical(std::span<const std::byte> in) {
   return accepted.empty() ? "rejected" : accepted;
 }
 
-// A valid packet, data or token, encoded.
+// A valid packet of any type, encoded.
 byte_vector any_valid_packet_bytes() {
   byte_vector b;
-  if (*rc::gen::arbitrary<bool>()) {
-    const auto specs = any_items();
-    encode(make_data(specs), b);
-  } else {
-    encode(any_token(), b);
+  switch (*rc::gen::inRange(0, 4)) {
+    case 0: {
+      const auto specs = any_items();
+      encode(make_data(specs), b);
+      break;
+    }
+    case 1:
+      encode(any_token(), b);
+      break;
+    case 2:
+      encode(any_join(), b);
+      break;
+    default:
+      encode(any_commit(), b);
+      break;
   }
   return b;
 }
@@ -246,6 +326,66 @@ RC_GTEST_PROP(packet_property, token_round_trips, ()) {
   encode(r, again);
   RC_ASSERT(again == b);
   RC_ASSERT(std::holds_alternative<token>(must(decode(b))));
+}
+
+RC_GTEST_PROP(packet_property, join_round_trips, ()) {
+  const join j = any_join();
+  byte_vector b;
+  encode(j, b);
+  RC_ASSERT(b.size() == join_fixed_bytes + 4 * (j.proc.size() + j.fail.size()));
+
+  const join r = must(decode_join(b));
+  RC_ASSERT(r.hdr.type == packet_type::join);
+  RC_ASSERT(r.hdr.version == protocol_version);
+  RC_ASSERT(r.hdr.sender == j.hdr.sender);
+  RC_ASSERT(r.hdr.hash == j.hdr.hash);
+  RC_ASSERT(r.incarnation == j.incarnation);
+  RC_ASSERT(r.ring == j.ring);
+  RC_ASSERT(r.ring_counter_max == j.ring_counter_max);
+  RC_ASSERT(r.proc == j.proc);
+  RC_ASSERT(r.fail == j.fail);
+
+  byte_vector again;
+  encode(r, again);
+  RC_ASSERT(again == b);
+  const packet any = must(decode(b));
+  RC_ASSERT(std::holds_alternative<join>(any));
+  RC_ASSERT(std::get<join>(any) == r);
+  RC_TAG(j.fail.empty() ? "no failures" : "failures");
+}
+
+RC_GTEST_PROP(packet_property, commit_round_trips, ()) {
+  const commit_token c = any_commit();
+  byte_vector b;
+  encode(c, b);
+  RC_ASSERT(b.size() == commit_prefix_bytes + commit_entry_bytes * c.members.size());
+
+  const commit_token r = must(decode_commit(b));
+  RC_ASSERT(r.hdr.type == packet_type::commit);
+  RC_ASSERT(r.hdr.version == protocol_version);
+  RC_ASSERT(r.hdr.sender == c.hdr.sender);
+  RC_ASSERT(r.hdr.hash == c.hdr.hash);
+  RC_ASSERT(r.ring == c.ring);
+  RC_ASSERT(r.rotation == c.rotation);
+  RC_ASSERT(r.holder == c.holder);
+  RC_ASSERT(r.members.size() == c.members.size());
+  for (std::size_t i = 0; i < c.members.size(); ++i) {
+    const commit_entry &a = r.members[i], &e = c.members[i];
+    RC_ASSERT(a.id == e.id);
+    RC_ASSERT(a.incarnation == e.incarnation);
+    RC_ASSERT(a.old_ring == e.old_ring);
+    RC_ASSERT(a.old_aru == e.old_aru);
+    RC_ASSERT(a.old_high_seq == e.old_high_seq);
+    RC_ASSERT(a.old_delivered == e.old_delivered);
+    RC_ASSERT(a.filled == e.filled);
+  }
+
+  byte_vector again;
+  encode(r, again);
+  RC_ASSERT(again == b);
+  const packet any = must(decode(b));
+  RC_ASSERT(std::holds_alternative<commit_token>(any));
+  RC_ASSERT(std::get<commit_token>(any) == r);
 }
 
 // --- P2: arbitrary input ------------------------------------------------------------------------
