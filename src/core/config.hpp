@@ -39,11 +39,12 @@ struct config {
   // is a new process to the others: its message ids start at incarnation · 2^40 + 1, so
   // (origin, id) names one message for ever.
   std::uint32_t incarnation = 0;
-  // Every daemon that may ever be a member (from spread.conf), ascending. Membership (issue 3)
-  // sends joins and merge detection to all of them. Empty: the members below.
+  // Every daemon that may ever be a member (from spread.conf), ascending. Membership sends joins
+  // and merge detection to all of them. Empty: a fixed ring of the members below, which never
+  // changes membership (benchmarks, ordering tests).
   std::vector<node_id> daemons;
-  // The ring's members in ring order (the token goes from members[i] to members[i+1]).
-  // Fixed for the life of the node until membership (issue 3) replaces it. Must contain `self`.
+  // The ring to start in, in ring order (the token goes from members[i] to members[i+1]); must
+  // contain `self`. Empty (with daemons): start by gathering.
   std::vector<node_id> members;
   ring_id ring{};
   conf_hash hash{};
@@ -70,7 +71,7 @@ struct config {
   std::uint32_t rtr_per_visit_max = 256;
 
   // --- timers ---
-  // Membership (issue 3; docs/protocol.md "Membership"): not used by the node yet.
+  // Membership (docs/protocol.md "Membership"); unused by a fixed ring (daemons empty).
   // No token accepted for this long: the token is lost, start gathering.
   duration token_timeout = 200ms;
   // Rebroadcast our join this often while gathering.
