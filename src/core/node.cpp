@@ -347,20 +347,23 @@ void node::pass_commit(wire::commit_token c, time_point now) {
 }
 
 void node::on_commit(wire::commit_token c, time_point now) {
+  // A commit token for a ring no newer than one we have seen was formed before we moved on (a
+  // retransmitted copy, say): its line for us may describe an old ring we no longer hold.
+  const bool fresh = ring_sequence(c.ring.counter) > ring_counter_max_;
   ring_counter_max_ = std::max(ring_counter_max_, ring_sequence(c.ring.counter));
   const std::vector<node_id> members = ids_of(c.members);
   if (c.holder >= c.members.size() || c.members[c.holder].id != cfg_.self) return;
   const bool rep = members.front() == cfg_.self;
   if (auto* g = std::get_if<gather>(&role_)) {
     // Only the representative forms commit tokens; one of ours coming back now is stale.
-    if (rep || g->sets.members() != members) return;
+    if (rep || !fresh || g->sets.members() != members) return;
     role_ = commit{g->sets, members, c.ring, now + cfg_.token_timeout, now + cfg_.join_timeout};
     commit_rotation_ = 0;
   }
   if (auto* cm = std::get_if<commit>(&role_)) {
     if (cm->members != members) return;
     if (c.ring != cm->ring) {  // a newer attempt of the representative supersedes an older one
-      if (ring_sequence(c.ring.counter) <= ring_sequence(cm->ring.counter)) return;
+      if (!fresh || ring_sequence(c.ring.counter) <= ring_sequence(cm->ring.counter)) return;
       cm->ring = c.ring;
       commit_rotation_ = 0;
     }
