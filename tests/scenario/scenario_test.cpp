@@ -148,7 +148,13 @@ class world {
       if (cluster_->up(n) != (verb == "crash"))
         throw std::runtime_error(verb + ": node " + a["node"] + " is already " +
                                  (verb == "crash" ? "down" : "up"));
-      verb == "crash" ? cluster_->crash(n) : cluster_->restart(n);
+      if (verb == "crash") {
+        cluster_->crash(n);
+      } else {
+        cluster_->restart(n);
+        // A new incarnation numbers its messages from incarnation · 2^40 + 1 (config.hpp).
+        next_id_[n.value] = (std::uint64_t{cluster_->find(n)->cfg().incarnation} << 40) + 1;
+      }
     } else if (verb == "partition") {
       net_->partition(sides_of(a.at("sides")), a.count("oneway") && a["oneway"] == "1");
     } else if (verb == "heal") {
