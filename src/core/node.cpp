@@ -26,6 +26,14 @@ bool contains(const std::vector<node_id>& v, node_id n) {
   return std::find(v.begin(), v.end(), n) != v.end();
 }
 
+// proc − fail of a join: the members its sender would form a ring with.
+std::vector<node_id> agreed_members(const wire::join& j) {
+  std::vector<node_id> r;
+  for (node_id n : j.proc)
+    if (!contains(j.fail, n)) r.push_back(n);
+  return r;
+}
+
 std::vector<node_id> ids_of(const std::vector<wire::commit_entry>& entries) {
   std::vector<node_id> r;
   for (const auto& e : entries) r.push_back(e.id);
@@ -230,7 +238,11 @@ void node::on_join(const wire::join& j, time_point now) {
         std::includes(c->sets.fail().begin(), c->sets.fail().end(), j.fail.begin(), j.fail.end()))
       return;
   } else if (ring_ && contains(ring_->members(), j.hdr.sender) &&
-             j.ring_counter_max < ring_sequence(ring_->id().counter)) {
+             (j.ring_counter_max < ring_sequence(ring_->id().counter) ||
+              agreed_members(j) == ring_->members())) {
+    // Sent before our ring existed, or it names exactly our ring: a member's join from the
+    // gather or commit that formed it, arriving late. (A member that lost our ring's token
+    // gives up on someone, or is given up on, and its sets change.)
     return;
   }
   become_gather(now, {j.hdr.sender}, &j);

@@ -388,7 +388,7 @@ TEST(node, writes_its_own_commit_line_whatever_a_peer_put_there) {
   }
   util::byte_vector buf;
   wire::encode(c, buf);
-  // Node 2 must first agree with node 1 on the members for the commit token to be for it.
+  // Node 2 must first gather and agree with node 1 for the commit token to be for it.
   wire::join j;
   j.hdr = wire::header{wire::protocol_version, wire::packet_type::join, node_id{1},
                        conf_hash{0xc0ffee}};
@@ -396,9 +396,12 @@ TEST(node, writes_its_own_commit_line_whatever_a_peer_put_there) {
   j.proc = {node_id{1}, node_id{2}};
   util::byte_vector jb;
   wire::encode(j, jb);
-  n.step(node_id{1}, util::shared_bytes(jb), time_point{});
+  const time_point later = time_point{} + cfg.token_timeout;
+  n.tick(later);  // the token is lost: gather
+  ASSERT_EQ(n.role(), node::role_kind::gather);
+  n.step(node_id{1}, util::shared_bytes(jb), later);
   ASSERT_EQ(n.role(), node::role_kind::commit) << "agreed with node 1: waits for its token";
-  n.step(node_id{1}, util::shared_bytes(buf), time_point{});
+  n.step(node_id{1}, util::shared_bytes(buf), later);
   EXPECT_EQ(n.role(), node::role_kind::recovery);
   for (const auto& p : n.take_output().packets) EXPECT_TRUE(wire::decode(p.bytes.span()).ok());
   n.check_invariants();
