@@ -199,14 +199,14 @@ void cluster::drain(node_id n) {
   slot& s = at(n);
   core::node& nd = *s.node;
   core::output out = nd.take_output();
-  route(n, nd, out.packets);
+  route(n, out.packets);
   deliver_events(n, out.events);
   arm(n, out.deadline);
   if (opts_.check_node_invariants) nd.check_invariants();
 }
 
-void cluster::route(node_id n, const core::node& nd, std::vector<core::outgoing_packet>& packets) {
-  (void)nd;  // broadcasts name their group (the sending ring's other members)
+// A broadcast names its group (the sending ring's other members).
+void cluster::route(node_id n, std::vector<core::outgoing_packet>& packets) {
   for (core::outgoing_packet& p : packets) {
     if (p.to) {
       net_.send(n, *p.to, p.bytes);

@@ -99,7 +99,7 @@ class cluster final : public node_probe {
   void on_timer(const timer_event& t);
   // Acts on the node's output; `n` identifies the slot.
   void drain(node_id n);
-  void route(node_id n, const core::node& nd, std::vector<core::outgoing_packet>& packets);
+  void route(node_id n, std::vector<core::outgoing_packet>& packets);
   void deliver_events(node_id n, std::vector<core::event>& events);
   void arm(node_id n, std::optional<time_point> deadline);
 

@@ -142,9 +142,9 @@ void node::step(node_id from, util::shared_bytes bytes, time_point now) {
     return;
   }
   if (auto* d = std::get_if<wire::data_packet>(&*p)) {
-    on_data(from, *d, std::move(bytes), now);
+    on_data(*d, std::move(bytes), now);
   } else if (auto* t = std::get_if<wire::token>(&*p)) {
-    on_token(from, std::move(*t), now);
+    on_token(std::move(*t), now);
   } else if (auto* j = std::get_if<wire::join>(&*p)) {
     if (membership())
       on_join(*j, now);
@@ -161,13 +161,11 @@ void node::step(node_id from, util::shared_bytes bytes, time_point now) {
 #endif
 }
 
-void node::on_data(node_id from, const wire::data_packet& p, util::shared_bytes bytes,
-                   time_point now) {
-  (void)from;
+void node::on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now) {
   if (ring_ && p.ring == ring_->id() && contains(ring_->members(), p.hdr.sender)) {
     // A data packet of the ring being formed also shows the commit token went round.
     if (std::holds_alternative<recovery>(role_)) commit_retransmit_at_.reset();
-    ring_->on_data(p, std::move(bytes), now);
+    ring_->on_data(p, std::move(bytes));
     after_ring_call(now);
     return;
   }
@@ -175,8 +173,7 @@ void node::on_data(node_id from, const wire::data_packet& p, util::shared_bytes 
   on_foreign(p.hdr.sender, now);
 }
 
-void node::on_token(node_id from, wire::token t, time_point now) {
-  (void)from;
+void node::on_token(wire::token t, time_point now) {
   if (ring_ && t.ring == ring_->id() && contains(ring_->members(), t.hdr.sender)) {
     if (std::holds_alternative<recovery>(role_)) commit_retransmit_at_.reset();
     if (ring_->on_token(std::move(t), now) && token_loss_at_)
@@ -223,7 +220,7 @@ void node::on_join(const wire::join& j, time_point now) {
   ring_counter_max_ = std::max(ring_counter_max_, j.ring_counter_max);
   if (auto* g = std::get_if<gather>(&role_)) {
     if (g->sets.on_join(j.hdr.sender, j.proc, j.fail) == gather_sets::outcome::changed) {
-      send_join(now, all_daemons());
+      send_join(all_daemons());
       g->consensus_at = now + cfg_.consensus_timeout;
     }
     check_consensus(now);
@@ -272,12 +269,11 @@ void node::become_gather(time_point now, std::vector<node_id> heard, const wire:
                  now + cfg_.consensus_timeout};
   // The join that made us gather counts before we announce our sets: one join, not two.
   if (j != nullptr) std::get<gather>(role_).sets.on_join(j->hdr.sender, j->proc, j->fail);
-  send_join(now, all_daemons());
+  send_join(all_daemons());
   check_consensus(now);
 }
 
-void node::send_join(time_point now, const std::vector<node_id>& to) {
-  (void)now;
+void node::send_join(const std::vector<node_id>& to) {
   wire::join j;
   j.hdr = header_of(wire::packet_type::join);
   j.incarnation = cfg_.incarnation;
@@ -303,7 +299,7 @@ void node::check_consensus(time_point now) {
   auto* g = std::get_if<gather>(&role_);
   if (g == nullptr || !g->sets.consensus()) return;
   std::vector<node_id> members = g->sets.members();
-  if (members.front() != cfg_.self) {
+  if (g->sets.representative() != cfg_.self) {
     role_ = commit{g->sets, std::move(members), ring_id{}, now + cfg_.token_timeout,
                    now + cfg_.join_timeout};
     commit_rotation_ = 0;
@@ -491,11 +487,11 @@ void node::tick(time_point now) {
     become_gather(now);  // Totem §4.2: the token is lost
   } else if (auto* g = std::get_if<gather>(&role_)) {
     if (g->join_at <= now) {
-      send_join(now, all_daemons());
+      send_join(all_daemons());
       g->join_at = now + cfg_.join_timeout;
     }
     if (g->consensus_at <= now) {
-      if (g->sets.fail_unagreed()) send_join(now, all_daemons());
+      if (g->sets.fail_unagreed()) send_join(all_daemons());
       g->consensus_at = now + cfg_.consensus_timeout;
       check_consensus(now);
     }
@@ -504,7 +500,7 @@ void node::tick(time_point now) {
       become_gather(now);
     } else if (c->join_at <= now) {
       // A member still gathering may lack the join that made us agree: keep announcing it.
-      send_join(now, c->members);
+      send_join(c->members);
       c->join_at = now + cfg_.join_timeout;
     }
   }
@@ -516,7 +512,7 @@ void node::tick(time_point now) {
     std::vector<node_id> outside;
     for (node_id n : all_daemons())
       if (!contains(ring_->members(), n)) outside.push_back(n);
-    send_join(now, outside);
+    send_join(outside);
     merge_at_ = now + cfg_.merge_detect;
   }
 #ifdef CHORUS_CHECK_INVARIANTS

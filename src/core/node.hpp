@@ -100,8 +100,8 @@ class node {
 
   bool membership() const noexcept { return !cfg_.daemons.empty(); }
   void start_ring(ring_id id, std::vector<node_id> members, send_queue* source, time_point now);
-  void on_data(node_id from, const wire::data_packet& p, util::shared_bytes bytes, time_point now);
-  void on_token(node_id from, wire::token t, time_point now);
+  void on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now);
+  void on_token(wire::token t, time_point now);
   void on_join(const wire::join& j, time_point now);
   void on_commit(wire::commit_token c, time_point now);
   void after_ring_call(time_point now);
@@ -110,7 +110,7 @@ class node {
   // Enters gather knowing `heard` (and, if given, the join `j` that made us gather).
   void become_gather(time_point now, std::vector<node_id> heard = {},
                      const wire::join* j = nullptr);
-  void send_join(time_point now, const std::vector<node_id>& to);
+  void send_join(const std::vector<node_id>& to);
   void check_consensus(time_point now);
   void pass_commit(wire::commit_token c, time_point now);
   wire::commit_entry my_entry() const;

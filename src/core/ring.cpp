@@ -70,8 +70,7 @@ void ring::wake(time_point now) {
   if (has_queued() && parked_ && (!park_until_ || *park_until_ > now)) park_until_ = now;
 }
 
-void ring::on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now) {
-  (void)now;
+void ring::on_data(const wire::data_packet& p, util::shared_bytes bytes) {
   // Evidence that the token moved past our successor: it (or someone after it) used it.
   if (token_retransmit_at_ && p.seq > sent_seq_) token_retransmit_at_.reset();
   const seq_t s = p.seq;

@@ -39,7 +39,7 @@ class ring {
 
   // A data packet of this ring (the caller checked hash, ring id and membership); `bytes` is
   // the datagram `p`'s item views point into.
-  void on_data(const wire::data_packet& p, util::shared_bytes bytes, time_point now);
+  void on_data(const wire::data_packet& p, util::shared_bytes bytes);
   // A packet of this ring received through recovery (another ring carried it): stored if new,
   // never counted as a duplicate, never delivered before the node says so.
   void store_recovered(seq_t s, util::shared_bytes bytes, wire::data_packet p);
