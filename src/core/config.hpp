@@ -85,6 +85,10 @@ struct config {
   // An idle ring parks the token this long at each holder before passing it on (0: never park,
   // the token circulates as fast as the network allows). A single daemon always parks when idle.
   duration token_hold = 0ms;
+  // Park only after this many idle visits in a row: a ring that was just busy keeps the token
+  // moving for a few rotations, so a client that answers a delivery within that time finds the
+  // token on its way instead of parked (latency with one message outstanding). 1: park at once.
+  std::uint32_t park_after_idle_visits = 1;
 };
 
 }  // namespace chorus::core

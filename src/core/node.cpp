@@ -81,6 +81,7 @@ util::status validate(const config& cfg) {
       return bad("a member is not among the configured daemons");
   if (cfg.token_retransmit <= duration::zero()) return bad("token_retransmit must be positive");
   if (cfg.token_hold < duration::zero()) return bad("token_hold must not be negative");
+  if (cfg.park_after_idle_visits == 0) return bad("park_after_idle_visits must be at least 1");
   if (cfg.token_timeout <= cfg.token_retransmit)
     return bad("token_timeout must be above token_retransmit");
   if (cfg.join_timeout <= duration::zero() || cfg.consensus_timeout <= cfg.join_timeout)

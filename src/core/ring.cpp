@@ -157,7 +157,8 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
   deliver();
   const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq && safe_upto_ == t.seq &&
                     delivered_upto_ == t.seq && !has_queued();
-  pass_token(t, fresh, idle && may_park, now);
+  idle_visits_ = idle ? idle_visits_ + 1 : 0;
+  pass_token(t, fresh, idle && may_park && idle_visits_ >= cfg_.park_after_idle_visits, now);
 }
 
 std::uint32_t ring::queued_packets() const noexcept {
