@@ -1,0 +1,283 @@
+// daemon_bench.cpp — load generator for running chorusd daemons over the Spread client protocol
+// (issue 4, item 7). Two modes:
+//   throughput: one sender on the first endpoint floods `--count` messages to group "bench";
+//     one receiving member per endpoint counts them. The sender keeps at most `--window`
+//     messages in flight (sent, not yet back at its own member), so no reader is ever further
+//     behind than the daemon's per-session queue allows.
+//   latency: one member sends a message, waits until it comes back, and sends the next (one
+//     message outstanding); prints p50/p99 of that round trip.
+// Prints one line of `key=value` pairs; bench/daemon_bench.sh turns them into a table.
+// Uses blocking sockets and one thread per connection; the figures are the daemons', the client
+// is kept cheap (large reads, no copies beyond parsing).
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wire/client_proto.hpp"
+
+namespace {
+
+namespace cl = chorus::wire::client;
+using clock_type = std::chrono::steady_clock;
+
+struct conn {
+  int fd = -1;
+  std::string private_group;
+  std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
+  std::size_t begin = 0, end = 0;
+
+  void write_all(const void* p, std::size_t n) {
+    auto* b = static_cast<const char*>(p);
+    while (n > 0) {
+      ssize_t w = ::write(fd, b, n);
+      if (w <= 0) throw std::runtime_error("write failed");
+      b += w;
+      n -= std::size_t(w);
+    }
+  }
+  void fill(std::size_t need) {
+    while (end - begin < need) {
+      if (begin > 0 && buf.size() - end < need) {
+        std::memmove(buf.data(), buf.data() + begin, end - begin);
+        end -= begin;
+        begin = 0;
+      }
+      if (buf.size() < need) buf.resize(need);
+      ssize_t r = ::read(fd, buf.data() + end, buf.size() - end);
+      if (r <= 0) throw std::runtime_error("connection closed");
+      end += std::size_t(r);
+    }
+  }
+  // The next message: its header, and a span over names + data valid until the next call.
+  cl::header next(std::span<const std::byte>& body) {
+    fill(cl::header_bytes);
+    auto h = cl::decode_header(
+        std::span<const std::byte, cl::header_bytes>(buf.data() + begin, cl::header_bytes));
+    auto total = cl::message_bytes(h);
+    if (!total) throw std::runtime_error("bad message from the daemon");
+    fill(*total);
+    body = {buf.data() + begin + cl::header_bytes, *total - cl::header_bytes};
+    begin += *total;
+    return h;
+  }
+};
+
+conn connect_to(const std::string& endpoint, const std::string& name) {
+  conn c;
+  c.fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", endpoint.c_str());
+  if (::connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    throw std::runtime_error("cannot connect to " + endpoint);
+  }
+  std::string hello = {5, 0, 1, 1, static_cast<char>(name.size())};
+  hello += name;
+  c.write_all(hello.data(), hello.size());
+  c.fill(1);
+  auto len = static_cast<std::int8_t>(c.buf[c.begin]);
+  if (len < 0) throw std::runtime_error("rejected: " + std::to_string(len));
+  c.fill(1 + std::size_t(len));
+  c.begin += 1 + std::size_t(len);
+  char auth[90] = "NULL";
+  c.write_all(auth, sizeof auth);
+  c.fill(5);
+  std::size_t p = std::size_t(c.buf[c.begin + 4]);
+  c.fill(5 + p);
+  c.private_group.assign(reinterpret_cast<const char*>(c.buf.data() + c.begin + 5), p);
+  c.begin += 5 + p;
+  return c;
+}
+
+std::vector<std::byte> frame(const conn& c, std::uint32_t type, const std::string& group,
+                             std::size_t size) {
+  chorus::util::byte_vector out;
+  chorus::util::byte_writer w(out);
+  std::array<std::byte, 4> hint{std::byte{0x80}, std::byte{0}, std::byte{0}, std::byte{0x80}};
+  cl::encode_header(w, type, c.private_group, 1, hint, static_cast<std::int32_t>(size));
+  std::string g = group;
+  g.resize(cl::name_bytes, '\0');
+  w.bytes(std::as_bytes(std::span(g)));
+  out.resize(out.size() + size, std::byte{'x'});
+  return out;
+}
+
+void join(conn& c, const std::string& group) {
+  auto f = frame(c, cl::join_mess, group, 0);
+  c.write_all(f.data(), f.size());
+}
+
+// Reads until a membership message for `group` lists `members` names.
+void wait_members(conn& c, std::size_t members) {
+  for (;;) {
+    std::span<const std::byte> body;
+    auto h = c.next(body);
+    if ((h.type & cl::reg_memb_mess) && std::size_t(h.num_groups) == members) return;
+  }
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
+      .count();
+}
+
+struct options {
+  std::vector<std::string> endpoints;
+  std::string mode = "throughput";
+  std::uint32_t service = cl::agreed_mess;
+  std::size_t size = 1000;
+  std::size_t count = 100000;
+  std::size_t window = 400;
+};
+
+int throughput(const options& o) {
+  std::vector<conn> members;
+  for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
+    members.push_back(connect_to(o.endpoints[i], "r" + std::to_string(i)));
+    join(members.back(), "bench");
+  }
+  for (auto& m : members) wait_members(m, members.size());
+  conn& sender = members[0];  // a member: its own messages pace it
+  auto f = frame(sender, o.service, "bench", o.size);
+  std::atomic<std::size_t> done{0};
+  std::vector<std::thread> readers;
+  std::int64_t start = now_ns();
+  std::vector<std::int64_t> finished(members.size());
+  std::atomic<std::size_t> own_received{0};
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    readers.emplace_back([&, i] {
+      std::size_t got = 0;
+      while (got < o.count) {
+        std::span<const std::byte> body;
+        auto h = members[i].next(body);
+        if ((h.type & cl::regular_mess) == 0) continue;
+        ++got;
+        if (i == 0) own_received.store(got, std::memory_order_release);
+      }
+      finished[i] = now_ns();
+      ++done;
+    });
+  }
+  // Batches of frames per write: the client does not become the bottleneck.
+  std::vector<std::byte> batch;
+  for (std::size_t sent = 0; sent < o.count;) {
+    while (sent - own_received.load(std::memory_order_acquire) >= o.window) {
+      std::this_thread::yield();
+    }
+    std::size_t n =
+        std::min({o.count - sent, std::size_t(64), o.window - (sent - own_received.load())});
+    batch.clear();
+    for (std::size_t i = 0; i < n; ++i) batch.insert(batch.end(), f.begin(), f.end());
+    sender.write_all(batch.data(), batch.size());
+    sent += n;
+  }
+  for (auto& t : readers) t.join();
+  std::int64_t end = *std::max_element(finished.begin(), finished.end());
+  double secs = double(end - start) / 1e9;
+  std::printf(
+      "mode=throughput size=%zu count=%zu receivers=%zu seconds=%.3f msgs_per_s=%.0f "
+      "mb_per_s=%.1f\n",
+      o.size, o.count, members.size(), secs, double(o.count) / secs,
+      double(o.count) * double(o.size) / secs / 1e6);
+  return 0;
+}
+
+int latency(const options& o) {
+  std::vector<conn> members;
+  for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
+    members.push_back(connect_to(o.endpoints[i], "l" + std::to_string(i)));
+    join(members.back(), "bench-lat");
+  }
+  for (auto& m : members) wait_members(m, members.size());
+  // The other members read in the background so their queues never fill.
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> drains;
+  for (std::size_t i = 1; i < members.size(); ++i) {
+    drains.emplace_back([&, i] {
+      try {
+        while (!stop) {
+          std::span<const std::byte> body;
+          members[i].next(body);
+        }
+      } catch (const std::exception&) {
+      }
+    });
+  }
+  conn& c = members[0];
+  auto f = frame(c, o.service, "bench-lat", o.size);
+  std::vector<double> us;
+  us.reserve(o.count);
+  for (std::size_t i = 0; i < o.count + 100; ++i) {
+    std::int64_t t0 = now_ns();
+    c.write_all(f.data(), f.size());
+    for (;;) {
+      std::span<const std::byte> body;
+      auto h = c.next(body);
+      if ((h.type & cl::regular_mess) != 0) break;
+    }
+    if (i >= 100) us.push_back(double(now_ns() - t0) / 1e3);  // 100 warm-up rounds
+  }
+  stop = true;
+  for (auto& m : members) ::shutdown(m.fd, SHUT_RDWR);
+  for (auto& t : drains) t.join();
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) {
+    return us[std::min(us.size() - 1, std::size_t(p * double(us.size())))];
+  };
+  std::printf("mode=latency size=%zu count=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f\n", o.size,
+              o.count, pct(0.50), pct(0.99), us.back());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--endpoint") {
+      o.endpoints.push_back(val());
+    } else if (a == "--mode") {
+      o.mode = val();
+    } else if (a == "--service") {
+      std::string s = val();
+      o.service = s == "safe" ? cl::safe_mess : s == "fifo" ? cl::fifo_mess : cl::agreed_mess;
+    } else if (a == "--size") {
+      o.size = std::stoul(val());
+    } else if (a == "--count") {
+      o.count = std::stoul(val());
+    } else if (a == "--window") {
+      o.window = std::stoul(val());
+    } else {
+      std::fprintf(stderr,
+                   "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
+                   "[--mode throughput|latency] [--service agreed|safe|fifo] [--size BYTES] "
+                   "[--count N] [--window N]\n");
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  if (o.endpoints.empty()) {
+    std::fprintf(stderr, "daemon_bench: give at least one --endpoint\n");
+    return 2;
+  }
+  try {
+    return o.mode == "latency" ? latency(o) : throughput(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "daemon_bench: %s\n", e.what());
+    return 1;
+  }
+}

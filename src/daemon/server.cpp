@@ -1,0 +1,406 @@
+// server.cpp — see server.hpp.
+#include "daemon/server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "wire/client_proto.hpp"
+#include "wire/group_msg.hpp"
+
+namespace chorus::daemon {
+namespace {
+
+namespace cl = wire::client;
+using namespace std::chrono_literals;
+
+constexpr std::size_t packet_bytes_loopback = 16 * 1024;
+
+std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+// A restarted daemon is a new incarnation (core::config::incarnation): kept in the runtime
+// directory; without one, derived from the clock.
+std::uint32_t next_incarnation(const std::string& dir) {
+  constexpr std::uint32_t limit = 1u << 23;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = dir + "/incarnation";
+  std::uint64_t last = 0;
+  if (std::ifstream in(path); in) in >> last;
+  std::uint32_t next = static_cast<std::uint32_t>((last + 1) % limit);
+  std::ofstream out(path + ".tmp", std::ios::trunc);
+  if (out << next << '\n' && (out.close(), !out.fail()) &&
+      std::rename((path + ".tmp").c_str(), path.c_str()) == 0) {
+    return next;
+  }
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  spdlog::warn("cannot keep the incarnation in {}: {}; deriving it from the clock", path,
+               std::strerror(errno));
+  return static_cast<std::uint32_t>(secs % limit);
+}
+
+core::config core_config(const file_config& conf, std::size_t self, std::uint32_t incarnation,
+                         core::duration token_hold) {
+  core::config c;
+  auto all = conf.all_daemons();
+  c.self = core::node_id{static_cast<std::uint32_t>(self)};
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    c.daemons.push_back(core::node_id{static_cast<std::uint32_t>(i)});
+  }
+  c.incarnation = incarnation;
+  c.hash = core::conf_hash{config_hash(conf)};
+  if (conf.window) c.window_global = *conf.window;
+  if (conf.personal_window) c.window_personal = *conf.personal_window;
+  if (conf.accelerated_window) c.window_accelerated = *conf.accelerated_window;
+  if (conf.accelerated_ring && !*conf.accelerated_ring) c.window_accelerated = 0;
+  c.window_accelerated = std::min(c.window_accelerated, c.window_personal);
+  auto ms = [](std::uint32_t v) { return core::duration(std::chrono::milliseconds(v)); };
+  if (conf.token_timeout_ms) c.token_timeout = ms(*conf.token_timeout_ms);
+  if (conf.join_timeout_ms) c.join_timeout = ms(*conf.join_timeout_ms);
+  if (conf.gather_timeout_ms) c.consensus_timeout = ms(*conf.gather_timeout_ms);
+  c.token_hold = token_hold;
+  c.park_after_idle_visits = 16;
+  // Loopback has no MTU to respect: big datagrams carry many client messages per system call.
+  bool loopback = std::all_of(all.begin(), all.end(),
+                              [](const daemon_entry* d) { return d->address.starts_with("127."); });
+  if (loopback) c.packet_bytes_max = packet_bytes_loopback;
+  return c;
+}
+
+}  // namespace
+
+util::result<std::unique_ptr<server>> server::create(asio::io_context& io, server_options opt) {
+  const file_config& conf = opt.conf;
+  auto all = conf.all_daemons();
+  std::size_t self = all.size();
+  std::vector<udp_transport::peer> peers;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i]->name == opt.daemon_name) self = i;
+    asio::error_code ec;
+    auto addr = asio::ip::make_address_v4(all[i]->address, ec);
+    if (ec) {
+      return util::status(util::errc::invalid_argument,
+                          "daemon " + all[i]->name + ": bad address " + all[i]->address);
+    }
+    peers.push_back({core::node_id{static_cast<std::uint32_t>(i)},
+                     asio::ip::udp::endpoint(addr, conf.port_of(*all[i]))});
+  }
+  if (self == all.size()) {
+    return util::status(util::errc::invalid_argument, "no daemon named '" + opt.daemon_name + "'");
+  }
+  std::optional<asio::ip::udp::endpoint> multicast;
+  if (conf.segments.size() == 1 && conf.segments[0].multicast()) {
+    multicast = asio::ip::udp::endpoint(asio::ip::make_address_v4(conf.segments[0].address),
+                                        conf.segments[0].port);
+  }
+  std::string runtime = replace_all(conf.runtime_dir.empty() ? "/tmp/chorus-%n" : conf.runtime_dir,
+                                    "%n", opt.daemon_name);
+  auto cfg = core_config(conf, self, next_incarnation(runtime), opt.token_hold);
+  if (auto st = core::validate(cfg); !st.ok()) return st;
+  auto transport = udp_transport::open(io, cfg.self, peers, multicast);
+  if (!transport) return transport.error();
+  std::unique_ptr<server> s(new server(io, std::move(opt), cfg, std::move(*transport)));
+  if (auto st = s->listen(); !st.ok()) return st;
+  return s;
+}
+
+server::server(asio::io_context& io, server_options opt, core::config cfg,
+               std::unique_ptr<udp_transport> transport)
+    : io_(io),
+      opt_(std::move(opt)),
+      cfg_(std::move(cfg)),
+      groups_(core::groups_config{cfg_.self, cfg_.daemons}),
+      transport_(std::move(transport)),
+      tcp_(io),
+      unix_(io),
+      timer_(io),
+      signals_(io, SIGINT, SIGTERM),
+      rng_(
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {
+  for (const auto* d : opt_.conf.all_daemons()) names_.push_back(d->name);
+}
+
+server::~server() = default;
+
+util::status server::listen() {
+  const auto* self = opt_.conf.find(opt_.daemon_name);
+  std::uint16_t port = opt_.conf.port_of(*self);
+  // Spread binds clients to every address; several daemons sharing a port on one host (on
+  // 127.0.0.1, 127.0.0.2, …) each bind their own address instead.
+  bool shared_port = false;
+  for (const auto* d : opt_.conf.all_daemons()) {
+    if (d != self && opt_.conf.port_of(*d) == port) shared_port = true;
+  }
+  for (const auto& i : self->interfaces) {
+    if (i.kind == 0 || i.kind == 'C') shared_port = i.address != "0.0.0.0";
+  }
+  auto addr = shared_port ? asio::ip::make_address_v4(self->address) : asio::ip::address_v4::any();
+  asio::error_code ec;
+  asio::ip::tcp::endpoint ep(addr, port);
+  tcp_.open(ep.protocol(), ec);
+  if (!ec) tcp_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) tcp_.bind(ep, ec);
+  if (!ec) tcp_.listen(25, ec);
+  if (ec) {
+    return util::status(util::errc::invalid_argument,
+                        "cannot listen on TCP " + ep.address().to_string() + ":" +
+                            std::to_string(port) + ": " + ec.message());
+  }
+  unix_path_ = opt_.conf.unix_socket_dir + "/" + std::to_string(port);
+  ::unlink(unix_path_.c_str());
+  unix_.open(asio::local::stream_protocol(), ec);
+  if (!ec) unix_.bind(asio::local::stream_protocol::endpoint(unix_path_), ec);
+  if (!ec) unix_.listen(5, ec);
+  if (ec) {
+    return util::status(util::errc::invalid_argument,
+                        "cannot listen on the Unix socket " + unix_path_ + ": " + ec.message());
+  }
+  ::chmod(unix_path_.c_str(), 0666);
+  spdlog::info("listening for clients on TCP {}:{} and {}", ep.address().to_string(), port,
+               unix_path_);
+  return {};
+}
+
+void server::start() {
+  node_ = std::make_unique<core::node>(cfg_, now());
+  spdlog::info("daemon {} (node {}, incarnation {}) of {} configured daemons, config {:016x}",
+               opt_.daemon_name, cfg_.self.value, cfg_.incarnation, cfg_.daemons.size(),
+               cfg_.hash.value);
+  transport_->start(
+      [this](core::node_id from, util::shared_bytes b) { node_->step(from, std::move(b), now()); },
+      [this] { pump(); });
+  signals_.async_wait([this](const asio::error_code& ec, int sig) {
+    if (!ec) stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+  accept_tcp();
+  accept_unix();
+  pump();
+}
+
+void server::stop(const std::string& why) {
+  if (stopped_) return;
+  stopped_ = true;
+  spdlog::info("shutting down ({}); {} sessions", why, sessions_.size());
+  asio::error_code ec;
+  tcp_.close(ec);
+  unix_.close(ec);
+  ::unlink(unix_path_.c_str());
+  for (auto& [id, s] : sessions_) s->shutdown();
+  sessions_.clear();
+  transport_->close();
+  timer_.cancel();
+  signals_.cancel();
+  io_.stop();
+}
+
+core::time_point server::now() {
+  return core::time_point(std::chrono::steady_clock::now().time_since_epoch());
+}
+
+// --- clients --------------------------------------------------------------------------------
+
+void server::accept_tcp() {
+  tcp_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket s) {
+    if (stopped_) return;
+    if (!ec) {
+      asio::error_code ignored;
+      s.set_option(asio::ip::tcp::no_delay(true), ignored);
+      s.set_option(asio::socket_base::keep_alive(true), ignored);
+      auto remote = s.remote_endpoint(ignored);
+      add_session(asio::generic::stream_protocol::socket(std::move(s)),
+                  remote.address().to_string() + ":" + std::to_string(remote.port()));
+    } else {
+      spdlog::warn("TCP accept: {}", ec.message());
+    }
+    accept_tcp();
+  });
+}
+
+void server::accept_unix() {
+  unix_.async_accept([this](const asio::error_code& ec, asio::local::stream_protocol::socket s) {
+    if (stopped_) return;
+    if (!ec) {
+      add_session(asio::generic::stream_protocol::socket(std::move(s)), unix_path_);
+    } else {
+      spdlog::warn("Unix socket accept: {}", ec.message());
+    }
+    accept_unix();
+  });
+}
+
+void server::add_session(asio::generic::stream_protocol::socket socket, std::string peer) {
+  if (sessions_.size() >= opt_.sessions_max) {
+    spdlog::warn("refusing a client from {}: {} sessions already", peer, sessions_.size());
+    std::byte b{static_cast<std::uint8_t>(cl::reject_quota)};
+    asio::error_code ec;
+    socket.write_some(asio::buffer(&b, 1), ec);
+    return;
+  }
+  core::session_id id{next_session_++};
+  auto s = std::make_shared<session>(*this, id, std::move(socket), std::move(peer), opt_.limits);
+  sessions_.emplace(id.value, s);
+  s->start();
+}
+
+bool server::claim_name(const std::string& private_group, session& s) {
+  if (groups_.name_in_use(private_group) || claimed_.contains(private_group)) return false;
+  claimed_.emplace(private_group, s.id());
+  return true;
+}
+
+std::string server::generate_name() {
+  for (;;) {
+    std::string name =
+        "r" + std::to_string(rng_.uniform(0, 9998)) + "-" + std::to_string(next_session_);
+    name.resize(std::min<std::size_t>(name.size(), 9));
+    auto pg = cl::private_group_name(name, opt_.daemon_name);
+    if (!groups_.name_in_use(pg) && !claimed_.contains(pg)) return name;
+  }
+}
+
+void server::opened(session& s) {
+  claimed_.erase(s.private_group());
+  groups_.open_session(s.id(), s.private_group(), s.membership());
+  spdlog::debug("session {} opened from {}{}", s.private_group(), s.peer(),
+                s.membership() ? "" : " (no membership messages)");
+}
+
+bool server::submit(session& s, core::service svc, util::byte_vector payload) {
+  if (!backlog_.empty()) {
+    paused_.push_back(s.weak_from_this());
+    return false;
+  }
+  auto r = node_->submit(svc, util::shared_bytes(std::move(payload)), now());
+  if (!r) {
+    if (r.error().code() == util::errc::would_block) {
+      paused_.push_back(s.weak_from_this());
+      return false;
+    }
+    // Cannot happen for client messages (144,000 bytes at most), but never crash on it.
+    spdlog::error("session {}: message refused: {}", s.private_group(), r.error().message());
+    return true;
+  }
+  request_pump();
+  return true;
+}
+
+void server::closed(session& s, bool was_open, const std::string& reason) {
+  auto claimed = claimed_.find(s.private_group());
+  if (claimed != claimed_.end() && claimed->second == s.id()) claimed_.erase(claimed);
+  if (was_open) {
+    groups_.close_session(s.id());
+    // Ordered like any request, so every daemon removes it at the same point.
+    submit_internal(core::service::agreed,
+                    util::shared_bytes(wire::encode_group_op(
+                        {wire::group_msg_kind::kill, s.private_group(), {}})));
+    bool quiet = reason == "disconnected" || reason.starts_with("connection closed");
+    if (quiet) {
+      spdlog::debug("session {} closed: {}", s.private_group(), reason);
+    } else {
+      spdlog::warn("session {} from {} closed: {}", s.private_group(), s.peer(), reason);
+    }
+  } else {
+    spdlog::info("client from {} refused: {}", s.peer(), reason);
+  }
+  // Dropped after the current handler: the session may still be on the call stack.
+  asio::post(io_, [this, id = s.id()] { sessions_.erase(id.value); });
+}
+
+// --- the core -------------------------------------------------------------------------------
+
+void server::submit_internal(core::service svc, util::shared_bytes payload) {
+  if (backlog_.empty()) {
+    auto r = node_->submit(svc, payload, now());
+    if (r) {
+      request_pump();
+      return;
+    }
+  }
+  backlog_.emplace_back(svc, std::move(payload));
+}
+
+void server::request_pump() {
+  if (pump_posted_ || pumping_) return;
+  pump_posted_ = true;
+  asio::post(io_, [this] {
+    pump_posted_ = false;
+    pump();
+  });
+}
+
+void server::pump() {
+  if (stopped_ || pumping_) return;
+  pumping_ = true;
+  for (;;) {
+    core::output out = node_->take_output();
+    bool events = !out.events.empty();
+    auto deadline = out.deadline;
+    act(std::move(out));
+    auto g = groups_.take_output();
+    for (auto& m : g.messages) {
+      auto it = sessions_.find(m.to.value);
+      if (it != sessions_.end()) it->second->deliver(std::move(m.bytes));
+    }
+    for (auto& p : g.submit) submit_internal(core::service::agreed, std::move(p));
+    while (!backlog_.empty()) {
+      auto& [svc, payload] = backlog_.front();
+      if (!node_->submit(svc, payload, now())) break;
+      backlog_.pop_front();
+    }
+    if (!events && g.submit.empty()) {
+      arm_timer(deadline);
+      break;
+    }
+  }
+  pumping_ = false;
+  if (backlog_.empty() && !paused_.empty()) {
+    auto paused = std::exchange(paused_, {});
+    for (auto& w : paused) {
+      if (auto s = w.lock()) s->resume_reading();
+    }
+  }
+}
+
+void server::act(core::output out) {
+  transport_->send(out.packets);
+  for (const auto& e : out.events) {
+    if (const auto* c = std::get_if<core::configuration>(&e)) log_configuration(*c);
+    groups_.on_event(e);
+  }
+}
+
+void server::log_configuration(const core::configuration& c) const {
+  std::string members;
+  for (auto m : c.members) {
+    members += ' ';
+    members += m.value < names_.size() ? names_[m.value] : std::to_string(m.value);
+  }
+  spdlog::info("{} configuration {}:{}",
+               c.type == core::configuration::kind::regular ? "regular" : "transitional",
+               wire::to_string(c.ring), members);
+}
+
+void server::arm_timer(std::optional<core::time_point> deadline) {
+  if (!deadline) return;
+  timer_.expires_at(std::chrono::steady_clock::time_point(deadline->time_since_epoch()));
+  timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopped_) return;
+    node_->tick(now());
+    pump();
+  });
+}
+
+}  // namespace chorus::daemon

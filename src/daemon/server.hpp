@@ -1,0 +1,101 @@
+// server.hpp — chorusd's I/O shell (DESIGN §4): one event-loop thread (standalone Asio) that
+// drives the same core::node the simulator drives, the groups layer above it, the UDP transport
+// to the other daemons and the client sessions (TCP and the Unix socket).
+//
+// Every input (a batch of datagrams, a client's requests, a timer) ends in pump(): the node's
+// output is acted on in the order output.hpp documents (send packets, hand events to the groups
+// layer, arm the timer), and the groups layer's output goes to the sessions and back into the
+// ring, until nothing is left to do.
+//
+// Thread-safety: none; everything runs on the io_context's single thread.
+#pragma once
+
+#include <asio.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "core/groups.hpp"
+#include "core/node.hpp"
+#include "daemon/config_file.hpp"
+#include "daemon/session.hpp"
+#include "daemon/transport.hpp"
+#include "util/prng.hpp"
+#include "util/result.hpp"
+
+namespace chorus::daemon {
+
+struct server_options {
+  file_config conf;
+  std::string source;       // where the configuration came from, for logs
+  std::string daemon_name;  // which entry of conf is this daemon
+  std::size_t sessions_max = 997;
+  session_limits limits;
+  core::duration token_hold = std::chrono::microseconds(500);
+};
+
+class server : public session_host {
+ public:
+  // Binds everything (UDP, TCP, the Unix socket) or says why it cannot.
+  static util::result<std::unique_ptr<server>> create(asio::io_context& io, server_options opt);
+  ~server() override;
+
+  // Starts the protocol and the listeners; the caller then runs the io_context.
+  void start();
+  // Closes listeners, sessions and sockets; io_context::run() then returns.
+  void stop(const std::string& why);
+
+  const core::node& node() const noexcept { return *node_; }
+  const core::groups& groups() const noexcept { return groups_; }
+
+ private:
+  server(asio::io_context& io, server_options opt, core::config cfg,
+         std::unique_ptr<udp_transport> transport);
+
+  // session_host
+  const std::string& daemon_name() const override { return opt_.daemon_name; }
+  bool claim_name(const std::string& private_group, session& s) override;
+  std::string generate_name() override;
+  void opened(session& s) override;
+  bool submit(session& s, core::service svc, util::byte_vector payload) override;
+  void closed(session& s, bool was_open, const std::string& reason) override;
+
+  util::status listen();
+  void accept_tcp();
+  void accept_unix();
+  void add_session(asio::generic::stream_protocol::socket socket, std::string peer);
+  void request_pump();
+  void pump();
+  void act(core::output out);
+  void log_configuration(const core::configuration& c) const;
+  void submit_internal(core::service svc, util::shared_bytes payload);
+  void arm_timer(std::optional<core::time_point> deadline);
+  static core::time_point now();
+
+  asio::io_context& io_;
+  server_options opt_;
+  core::config cfg_;
+  std::vector<std::string> names_;  // daemon names by node id
+  std::unique_ptr<core::node> node_;
+  core::groups groups_;
+  std::unique_ptr<udp_transport> transport_;
+  asio::ip::tcp::acceptor tcp_;
+  asio::local::stream_protocol::acceptor unix_;
+  std::string unix_path_;
+  asio::steady_timer timer_;
+  asio::signal_set signals_;
+
+  std::unordered_map<std::uint32_t, std::shared_ptr<session>> sessions_;
+  std::map<std::string, core::session_id, std::less<>> claimed_;  // names in handshakes
+  std::uint32_t next_session_ = 1;
+  std::deque<std::pair<core::service, util::shared_bytes>> backlog_;  // refused by the node
+  std::vector<std::weak_ptr<session>> paused_;
+  bool pump_posted_ = false;
+  bool pumping_ = false;
+  bool stopped_ = false;
+  util::prng rng_;
+};
+
+}  // namespace chorus::daemon

@@ -1,0 +1,115 @@
+// session.hpp — one client connection (TCP or Unix socket) speaking the Spread client protocol
+// (specs/spread-client-protocol.md): the handshake, then framed requests in and messages out.
+// The bytes are parsed by the pure codec in wire/client_proto.hpp; this class only moves them
+// and enforces the limits:
+//   - the handshake must complete within `handshake_timeout`; it never blocks other clients
+//     (everything is asynchronous);
+//   - a malformed request closes this session with a logged reason (spec §2.4, §5.5);
+//   - at most `queue_messages_max` messages (or `queue_bytes_max` bytes) wait to be written;
+//     a client that lets more pile up is disconnected (Spread's MaxSessionMessages);
+//   - reading pauses while the daemon cannot take more input (back-pressure, spec §2.5).
+// Outgoing messages are shared_bytes views of the ring's buffers: nothing is copied per session.
+//
+// Lifetime: owned by a shared_ptr held by the server and by pending I/O handlers.
+// Thread-safety: none; it lives on the daemon's event-loop thread.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "core/groups.hpp"
+#include "util/bytes.hpp"
+
+namespace chorus::daemon {
+
+class session;
+
+// What a session needs from the daemon that owns it.
+class session_host {
+ public:
+  virtual ~session_host() = default;
+  virtual const std::string& daemon_name() const = 0;
+  // Whether `private_group` is free; if so it is reserved for `s` until opened or dropped.
+  virtual bool claim_name(const std::string& private_group, session& s) = 0;
+  virtual std::string generate_name() = 0;
+  virtual void opened(session& s) = 0;
+  // Orders a client request through the ring. false: the daemon is full; try again after
+  // resume_reading().
+  virtual bool submit(session& s, core::service svc, util::byte_vector payload) = 0;
+  // The session is gone; `was_open` says whether it completed the handshake (then the daemon
+  // orders its disconnect).
+  virtual void closed(session& s, bool was_open, const std::string& reason) = 0;
+};
+
+struct session_limits {
+  std::size_t queue_messages_max = 1000;
+  std::size_t queue_bytes_max = 64u << 20;
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(session_host& host, core::session_id id, asio::generic::stream_protocol::socket socket,
+          std::string peer, session_limits limits);
+
+  void start();
+  // Queues a message for the client; disconnects it when its queue is over the limits.
+  void deliver(util::shared_bytes bytes);
+  // Continues reading after the daemon refused a submit.
+  void resume_reading();
+  // Closes without a reply (daemon shutdown).
+  void shutdown();
+
+  core::session_id id() const noexcept { return id_; }
+  const std::string& private_group() const noexcept { return private_group_; }
+  const std::string& peer() const noexcept { return peer_; }
+  bool membership() const noexcept { return membership_; }
+  bool is_open() const noexcept { return state_ == state::open; }
+  std::size_t queued() const noexcept { return out_.size(); }
+
+ private:
+  enum class state { connect, auth, open, closing, closed };
+
+  void read_more();
+  void on_read(const asio::error_code& ec, std::size_t n);
+  void process();
+  bool process_connect();
+  bool process_auth();
+  // One framed request; false when more bytes are needed or the session closed.
+  bool process_frame();
+  bool handle_request(wire::client::request_kind kind, const wire::client::header& h,
+                      std::span<const std::byte> names, std::span<const std::byte> data);
+  void reject(std::int8_t code, const std::string& reason);
+  void fail(const std::string& reason);
+  void write_more();
+  void finish();
+
+  session_host& host_;
+  core::session_id id_;
+  asio::generic::stream_protocol::socket socket_;
+  std::string peer_;
+  session_limits limits_;
+  asio::steady_timer handshake_timer_;
+
+  state state_ = state::connect;
+  std::string name_;           // the session name the client asked for (or we made)
+  std::string private_group_;  // "#name#daemon"
+  bool membership_ = false;
+  bool name_claimed_ = false;
+
+  std::vector<std::byte> in_;  // received, not yet consumed: [in_begin_, in_end_)
+  std::size_t in_begin_ = 0;
+  std::size_t in_end_ = 0;
+  bool reading_ = false;
+  bool paused_ = false;
+
+  std::deque<util::shared_bytes> out_;
+  std::size_t out_bytes_ = 0;
+  std::size_t writing_ = 0;  // messages of out_ in the write in flight
+};
+
+}  // namespace chorus::daemon

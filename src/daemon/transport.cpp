@@ -1,0 +1,192 @@
+// transport.cpp — see transport.hpp.
+#include "daemon/transport.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace chorus::daemon {
+namespace {
+
+std::uint64_t key(const asio::ip::udp::endpoint& e) {
+  return (std::uint64_t{e.address().to_v4().to_uint()} << 16) | e.port();
+}
+
+void grow_buffers(int fd) {
+  // Big socket buffers absorb bursts of a whole token visit. Try to force them past
+  // rmem_max when we may (root); fall back to what the kernel allows.
+  int bytes = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
+}
+
+}  // namespace
+
+udp_transport::udp_transport(asio::io_context& io, core::node_id self, std::vector<peer> peers)
+    : self_(self), peers_(std::move(peers)), socket_(io) {
+  for (const auto& p : peers_) by_address_[key(p.endpoint)] = p.id;
+  receive_buffers_.resize(batch_max * datagram_bytes_max);
+}
+
+util::result<std::unique_ptr<udp_transport>> udp_transport::open(
+    asio::io_context& io, core::node_id self, std::vector<peer> peers,
+    std::optional<asio::ip::udp::endpoint> multicast) {
+  std::unique_ptr<udp_transport> t(new udp_transport(io, self, std::move(peers)));
+  asio::ip::udp::endpoint local;
+  for (const auto& p : t->peers_) {
+    if (p.id == self) local = p.endpoint;
+  }
+  asio::error_code ec;
+  t->socket_.open(asio::ip::udp::v4(), ec);
+  if (!ec) t->socket_.bind(local, ec);
+  if (ec) {
+    return util::status(util::errc::invalid_argument,
+                        "cannot bind UDP " + local.address().to_string() + ":" +
+                            std::to_string(local.port()) + ": " + ec.message());
+  }
+  t->socket_.non_blocking(true);
+  grow_buffers(t->socket_.native_handle());
+  if (multicast) {
+    t->multicast_ = multicast;
+    auto& g = t->group_socket_.emplace(io);
+    g.open(asio::ip::udp::v4(), ec);
+    if (!ec) g.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) g.bind(*multicast, ec);
+    if (!ec) {
+      g.set_option(
+          asio::ip::multicast::join_group(multicast->address().to_v4(), local.address().to_v4()),
+          ec);
+    }
+    if (!ec)
+      t->socket_.set_option(asio::ip::multicast::outbound_interface(local.address().to_v4()), ec);
+    if (!ec) t->socket_.set_option(asio::ip::multicast::enable_loopback(true), ec);
+    if (ec) {
+      return util::status(
+          util::errc::invalid_argument,
+          "cannot join multicast group " + multicast->address().to_string() + ": " + ec.message());
+    }
+    g.non_blocking(true);
+    grow_buffers(g.native_handle());
+  }
+  return t;
+}
+
+void udp_transport::start(receive_handler on_datagram, std::function<void()> on_batch) {
+  on_datagram_ = std::move(on_datagram);
+  on_batch_ = std::move(on_batch);
+  wait_readable(socket_);
+  if (group_socket_) wait_readable(*group_socket_);
+}
+
+void udp_transport::close() {
+  closed_ = true;
+  asio::error_code ec;
+  socket_.close(ec);
+  if (group_socket_) group_socket_->close(ec);
+}
+
+void udp_transport::wait_readable(asio::ip::udp::socket& s) {
+  s.async_wait(asio::socket_base::wait_read, [this, &s](const asio::error_code& ec) {
+    if (ec || closed_) return;
+    drain(s);
+    wait_readable(s);
+  });
+}
+
+void udp_transport::drain(asio::ip::udp::socket& s) {
+  mmsghdr msgs[batch_max];
+  iovec iovs[batch_max];
+  sockaddr_in from[batch_max];
+  // Bounded: a few batches per wake-up, so timers and clients get their turn.
+  for (int round = 0; round < 8; ++round) {
+    for (std::size_t i = 0; i < batch_max; ++i) {
+      iovs[i] = {receive_buffers_.data() + i * datagram_bytes_max, datagram_bytes_max};
+      std::memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    }
+    int n = recvmmsg(s.native_handle(), msgs, batch_max, MSG_DONTWAIT, nullptr);
+    ++stats_.receive_syscalls;
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      std::uint64_t k =
+          (std::uint64_t{ntohl(from[i].sin_addr.s_addr)} << 16) | ntohs(from[i].sin_port);
+      auto it = by_address_.find(k);
+      if (it == by_address_.end()) {
+        ++stats_.unknown_sender;
+        continue;
+      }
+      if (it->second == self_) continue;  // our own multicast, looped back
+      std::size_t len = msgs[i].msg_len;
+      ++stats_.datagrams_received;
+      stats_.bytes_received += len;
+      const std::byte* b = receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
+      on_datagram_(it->second, util::shared_bytes(util::byte_vector(b, b + len)));
+    }
+    if (static_cast<std::size_t>(n) < batch_max) break;
+  }
+  on_batch_();
+}
+
+void udp_transport::send(const std::vector<core::outgoing_packet>& packets) {
+  for (const auto& p : packets) {
+    if (p.to) {
+      for (const auto& peer : peers_) {
+        if (peer.id == *p.to) pending_.push_back({peer.endpoint, p.bytes});
+      }
+    } else if (multicast_) {
+      pending_.push_back({*multicast_, p.bytes});
+    } else if (p.group) {
+      for (auto id : *p.group) {
+        if (id == self_) continue;
+        for (const auto& peer : peers_) {
+          if (peer.id == id) pending_.push_back({peer.endpoint, p.bytes});
+        }
+      }
+    }
+  }
+  flush_sends();
+}
+
+void udp_transport::flush_sends() {
+  mmsghdr msgs[batch_max];
+  iovec iovs[batch_max];
+  sockaddr_in to[batch_max];
+  std::size_t done = 0;
+  while (done < pending_.size() && !closed_) {
+    std::size_t n = std::min(batch_max, pending_.size() - done);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& p = pending_[done + i];
+      std::memcpy(&to[i], p.to.data(), sizeof(sockaddr_in));
+      iovs[i] = {const_cast<std::byte*>(p.bytes.data()), p.bytes.size()};
+      std::memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &to[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+    }
+    int sent = sendmmsg(socket_.native_handle(), msgs, static_cast<unsigned>(n), MSG_DONTWAIT);
+    ++stats_.send_syscalls;
+    if (sent <= 0) {
+      // The kernel refused the first datagram (full buffer, unreachable port): drop it and
+      // go on; the ring's retransmissions recover data and token alike.
+      ++stats_.send_errors;
+      ++done;
+      continue;
+    }
+    for (int i = 0; i < sent; ++i) stats_.bytes_sent += pending_[done + i].bytes.size();
+    stats_.datagrams_sent += static_cast<std::uint64_t>(sent);
+    done += static_cast<std::size_t>(sent);
+  }
+  pending_.clear();
+}
+
+}  // namespace chorus::daemon

@@ -1,0 +1,263 @@
+"""test_handshake.py — the connect handshake of one chorusd against the spec
+(shared/specs/spread-client-protocol.md §1.3–§1.6, §5.2): the exact accept bytes, every reject
+code in its position, generated names, segmented and stalled handshakes, TCP and Unix endpoints.
+
+Run alone: python3 -m unittest -v tests/integration/test_handshake.py
+"""
+
+import os
+import re
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cluster  # noqa: E402
+import spread_client as sp  # noqa: E402
+from cluster import random_name  # noqa: E402
+
+NULL_LIST = bytes([5]) + b"NULL "
+GENERATED_PG = re.compile(r"^#[\x24-\x7e]{1,10}#d1$")
+
+
+class Handshake(cluster.ClusterTestCase):
+    daemons = 1
+
+    # ---- helpers ----
+
+    def raw(self, endpoint=None) -> socket.socket:
+        """A connected non-blocking socket that has sent nothing yet."""
+        sock = sp.open_socket(endpoint or self.cluster.unix_path(1))
+        self.addCleanup(sock.close)
+        return sock
+
+    def read(self, sock, n, timeout=5.0) -> bytes:
+        return sp.recv_exact(sock, n, time.monotonic() + timeout)
+
+    def assert_closed(self, sock, timeout=2.0):
+        """The daemon closes the socket (EOF or reset) within `timeout`, sending nothing more."""
+        deadline = time.monotonic() + timeout
+        with self.assertRaises(sp.ConnectionClosed, msg="daemon kept the socket open"):
+            extra = sp.recv_exact(sock, 1, deadline)
+            self.fail(f"daemon sent more bytes after the reject: {extra.hex()}")
+
+    def assert_open(self, sock):
+        """Nothing received and no EOF yet (non-blocking look)."""
+        try:
+            got = sock.recv(1)
+        except BlockingIOError:
+            return
+        self.fail(f"expected an open, silent socket, got {got!r}")
+
+    def assert_works(self, s: sp.Session):
+        """The session can join a group and hears its own JOIN, then a message of its own."""
+        g = random_name("g")
+        s.join(g)
+        m = s.receive(5)
+        self.assertTrue(m.is_reg_memb(), m)
+        self.assertEqual((m.sender, m.groups, m.cause()), (g, [s.private_group], "JOIN"))
+        s.multicast(sp.AGREED_MESS, g, b"ping")
+        m = s.receive(5)
+        self.assertEqual((m.service, m.sender, m.data), (sp.AGREED_MESS, s.private_group, b"ping"))
+
+    def assert_rejected(self, code, step, name, **kw):
+        with self.assertRaises(sp.Rejected) as cm:
+            sp.connect(self.cluster.unix_path(1), name, **kw)
+        self.assertEqual((cm.exception.code, cm.exception.step), (code, step))
+
+    # ---- accept ----
+
+    def test_accept_bytes_exactly_as_section_1_6(self):
+        sock = self.raw()
+        sock.sendall(bytes.fromhex("05 00 01 01 01 61"))
+        self.assertEqual(self.read(sock, 6), NULL_LIST)
+        sock.sendall(b"NULL" + bytes(86))
+        self.assertEqual(self.read(sock, 10), bytes([1, 5, 0, 1, 5]) + b"#a#d1")
+        self.assert_open(sock)
+        s = sp.Session(sock, "#a#d1", False, (5, 0, 1), ["NULL"])
+        self.assert_works(s)
+
+    def test_java_connect_message(self):  # §1.6: 04 04 00 01 03 "bob"
+        s = sp.connect(self.cluster.unix_path(1), "jbob", version=(4, 4, 0), big_endian=True)
+        self.addCleanup(s.close)
+        self.assertEqual((s.private_group, s.daemon_version, s.auth_methods),
+                         ("#jbob#d1", (5, 0, 1), ["NULL"]))
+        self.assert_works(s)
+
+    def test_flags_membership_off_and_priority(self):
+        s = self.client(name="prio", priority=True, membership=False)
+        self.assertEqual(s.private_group, "#prio#d1")
+        g = random_name("g")
+        s.join(g)
+        s.multicast(sp.FIFO_MESS, g, b"first")  # no JOIN notification may come before it
+        m = s.receive(5)
+        self.assertEqual((m.service, m.data), (sp.FIFO_MESS, b"first"), m)
+
+    # ---- rejects (§1.4) ----
+
+    def test_name_longer_than_10_bytes(self):
+        sock = self.raw()
+        sock.sendall(bytes.fromhex("05 00 01 01 0b") + b"abcdefghijk")
+        self.assertEqual(self.read(sock, 1), b"\xfb")
+        self.assert_closed(sock)
+
+    def test_negative_name_length(self):
+        sock = self.raw()
+        sock.sendall(bytes.fromhex("05 00 01 01 ff"))
+        self.assertEqual(self.read(sock, 1), b"\xfb")
+        self.assert_closed(sock)
+
+    def test_illegal_characters_in_name(self):
+        # Legal bytes are 0x24 '$' ... 0x7E '~' (§5.2).
+        for name in (b"a b", b"a#b", b"#", b"a!", b'"', b"a\x7f", b"\x80", b"a\x00b", b"\x23"):
+            with self.subTest(name=name):
+                self.assert_rejected(sp.REJECT_ILLEGAL_NAME, 2, name)
+
+    def test_legal_edge_characters(self):
+        s = self.client(name="$~")
+        self.assertEqual(s.private_group, "#$~#d1")
+
+    def test_duplicate_name(self):
+        first = self.client(name="dup")
+        self.assert_rejected(sp.REJECT_NOT_UNIQUE, 2, "dup")
+        self.assert_works(first)  # the first holder is unaffected
+        other_case = self.client(name="DUP")  # bytewise, case-sensitive
+        self.assertEqual(other_case.private_group, "#DUP#d1")
+
+    def test_duplicate_name_reject_closes_socket(self):
+        self.client(name="dup2")
+        sock = self.raw()
+        sock.sendall(sp.connect_message("dup2"))
+        self.assertEqual(self.read(sock, 1), b"\xfa")
+        self.assert_closed(sock)
+
+    def test_old_library_version(self):
+        for version in ((3, 0, 0), (2, 9, 9), (1, 0, 0)):
+            with self.subTest(version=version):
+                self.assert_rejected(sp.REJECT_VERSION, 2, random_name(), version=version)
+
+    def test_old_library_version_closes_socket(self):
+        sock = self.raw()
+        sock.sendall(bytes([3, 0, 0, 1, 1]) + b"v")
+        self.assertEqual(self.read(sock, 1), b"\xf9")
+        self.assert_closed(sock)
+
+    def test_bad_auth_choice(self):
+        self.assert_rejected(sp.REJECT_AUTH, 5, random_name(), auth_method="XXXX")
+
+    def test_bad_auth_choice_bytes(self):
+        sock = self.raw()
+        sock.sendall(sp.connect_message("badauth"))
+        self.assertEqual(self.read(sock, 6), NULL_LIST)  # step 2 is the normal list
+        sock.sendall(b"XXXX" + bytes(86))
+        self.assertEqual(self.read(sock, 1), b"\xf7")  # the reject in the accept position
+        self.assert_closed(sock)
+        # The name was not taken by the refused attempt.
+        self.assertEqual(self.client(name="badauth").private_group, "#badauth#d1")
+
+    # ---- names ----
+
+    def test_empty_name_gets_a_generated_name(self):
+        a = self.client(name="")
+        b = self.client(name="")
+        for s in (a, b):
+            self.assertRegex(s.private_group, GENERATED_PG)
+        self.assertNotEqual(a.private_group, b.private_group)
+        self.assert_works(a)
+
+    def test_ten_byte_name(self):
+        s = self.client(name="abcdefghij")
+        self.assertEqual(s.private_group, "#abcdefghij#d1")
+        self.assert_works(s)
+
+    # ---- segmentation and stalls ----
+
+    def test_handshake_in_one_byte_writes_with_pauses(self):
+        s = sp.connect(self.cluster.unix_path(1), "slowhs", timeout=10, write_chunk=1,
+                       write_pause=0.02)
+        self.addCleanup(s.close)
+        self.assertEqual(s.private_group, "#slowhs#d1")
+        self.assert_works(s)
+
+    def test_handshake_in_one_byte_writes_over_tcp(self):
+        s = sp.connect(self.cluster.tcp(1), "slowtcp", timeout=10, write_chunk=1, write_pause=0.02)
+        self.addCleanup(s.close)
+        self.assert_works(s)
+
+    def test_silent_client_does_not_block_others(self):
+        stalled = self.raw()  # connected, sends nothing
+        s = self.client(name="notblock1", timeout=3)
+        self.assert_works(s)
+        self.assert_open(stalled)  # the daemon served us while still waiting for it
+
+    def test_half_sent_connect_message_does_not_block_others(self):
+        stalled = self.raw()
+        stalled.sendall(bytes.fromhex("05 00 01"))
+        s = self.client(name="notblock2", timeout=3)
+        self.assert_works(s)
+        self.assert_open(stalled)
+
+    def test_client_stalled_before_auth_choice_does_not_block_others(self):
+        stalled = self.raw()
+        stalled.sendall(sp.connect_message("stalled"))
+        self.assertEqual(self.read(stalled, 6), NULL_LIST)
+        s = self.client(name="notblock3", timeout=3)
+        self.assert_works(s)
+        self.assert_open(stalled)
+
+    def test_stalled_client_finishes_later(self):
+        sock = self.raw()
+        sock.sendall(sp.connect_message("later")[:3])
+        other = self.client(name="meanwhile", timeout=3)
+        sock.sendall(sp.connect_message("later")[3:])
+        self.assertEqual(self.read(sock, 6), NULL_LIST)
+        sock.sendall(sp.auth_choice())
+        accept = bytes([1, 5, 0, 1, 9]) + b"#later#d1"
+        self.assertEqual(self.read(sock, len(accept)), accept)
+        self.assert_works(sp.Session(sock, "#later#d1", False, (5, 0, 1), ["NULL"]))
+        self.assert_works(other)
+
+    # ---- endpoints ----
+
+    def test_tcp_endpoint(self):
+        t = sp.connect(self.cluster.tcp(1), "viatcp")
+        self.addCleanup(t.close)
+        self.assertEqual(t.private_group, "#viatcp#d1")
+        self.assert_works(t)
+
+    def test_tcp_and_unix_clients_share_a_group(self):
+        t = sp.connect(self.cluster.tcp(1), "tmember")
+        self.addCleanup(t.close)
+        u = self.client(name="umember")
+        g = random_name("g")
+        t.join(g)
+        self.assertEqual(t.receive(5).groups, ["#tmember#d1"])
+        u.join(g)
+        for s in (t, u):
+            m = s.receive(5)
+            self.assertEqual((m.cause(), m.groups), ("JOIN", ["#tmember#d1", "#umember#d1"]))
+        u.multicast(sp.SAFE_MESS, g, b"over unix")
+        for s in (t, u):
+            self.assertEqual(s.receive(5).data, b"over unix")
+
+    def test_name_is_free_again_after_disconnect(self):
+        s = self.client(name="reuse")
+        s.disconnect()
+        # Upstream may refuse for a moment until the disconnect is processed (§11.11): retry.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                again = sp.connect(self.cluster.unix_path(1), "reuse")
+                break
+            except sp.Rejected as e:
+                if e.code != sp.REJECT_NOT_UNIQUE or time.monotonic() > deadline:
+                    raise
+                time.sleep(cluster.POLL_S)
+        self.addCleanup(again.close)
+        self.assert_works(again)
+
+
+if __name__ == "__main__":
+    unittest.main()

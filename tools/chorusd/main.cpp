@@ -1,0 +1,130 @@
+// chorusd — the Chorus daemon. Reads spread.conf (or runs an embedded one-daemon default),
+// joins the ring of configured daemons and serves Spread clients on TCP and a Unix socket.
+// See docs/configuration.md and `chorusd --help`.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "daemon/config_file.hpp"
+#include "daemon/server.hpp"
+
+namespace {
+
+using namespace chorus;
+
+std::vector<std::string> local_addresses() {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (auto* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    char buf[INET_ADDRSTRLEN];
+    auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) out.emplace_back(buf);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+// -c FILE, else ./spread.conf, /etc/chorus/spread.conf, /etc/spread.conf, else the default.
+util::result<daemon::file_config> load(const std::string& given, std::string& source) {
+  if (!given.empty()) {
+    source = given;
+    return daemon::load_config(given);
+  }
+  for (const char* p : {"./spread.conf", "/etc/chorus/spread.conf", "/etc/spread.conf"}) {
+    if (std::filesystem::exists(p)) {
+      source = p;
+      return daemon::load_config(p);
+    }
+  }
+  source = "(embedded default: one daemon 'localhost' on 127.0.0.1:4803)";
+  return daemon::default_config();
+}
+
+spdlog::level::level_enum level_of(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "pdebug" || s == "debug") return spdlog::level::debug;
+  if (s == "trace") return spdlog::level::trace;
+  if (s == "warning" || s == "warn") return spdlog::level::warn;
+  if (s == "error") return spdlog::level::err;
+  if (s == "critical" || s == "fatal") return spdlog::level::critical;
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "chorusd — the Chorus group communication daemon.\n"
+      "Forms a token ring with the daemons of its configuration and gives Spread 4.x/5.x\n"
+      "clients reliable, totally ordered multicast to named groups with EVS membership.\n"
+      "Clients connect over TCP (the daemon's port) or the Unix socket <UnixSocketDir>/<port>."};
+  std::string file, name, log_level;
+  std::string spread_log;
+  app.add_option("-c,--config", file,
+                 "configuration file (spread.conf syntax); default: ./spread.conf, "
+                 "/etc/chorus/spread.conf, /etc/spread.conf, else one daemon on 127.0.0.1:4803");
+  app.add_option("-n,--name", name,
+                 "which daemon of the configuration this is (default: the entry whose address "
+                 "is local)");
+  app.add_option("--log-level", log_level,
+                 "debug, info, warning, error (default: EventPriority from the file, else info)");
+  app.add_option("-l", spread_log, "accepted for Spread compatibility (y|n); ignored");
+  app.add_flag_callback(
+      "-V,--version",
+      [] {
+        std::cout << "chorusd 0.1.0 (Spread client protocol 5.0.1)\n";
+        throw CLI::Success();
+      },
+      "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  std::string source;
+  auto conf = load(file, source);
+  if (!conf) {
+    std::cerr << "chorusd: " << conf.error().message() << "\n";
+    return 2;
+  }
+  auto self = daemon::identify(*conf, name, local_addresses());
+  if (!self) {
+    std::cerr << "chorusd: " << self.error().message() << "\n";
+    return 2;
+  }
+  if (!conf->event_log_file.empty()) {
+    try {
+      spdlog::set_default_logger(spdlog::basic_logger_mt("chorusd", conf->event_log_file));
+    } catch (const spdlog::spdlog_ex& e) {
+      std::cerr << "chorusd: cannot open the log file: " << e.what() << "\n";
+      return 2;
+    }
+  }
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [" + (*self)->name + "] [%l] %v");
+  spdlog::set_level(level_of(log_level.empty() ? conf->event_priority : log_level));
+  spdlog::flush_on(spdlog::level::info);
+
+  asio::io_context io(1);
+  daemon::server_options opt;
+  opt.conf = std::move(*conf);
+  opt.source = source;
+  opt.daemon_name = (*self)->name;
+  opt.limits.queue_messages_max = opt.conf.max_session_messages;
+  spdlog::info("configuration from {}", source);
+  auto srv = daemon::server::create(io, std::move(opt));
+  if (!srv) {
+    spdlog::critical("{}", srv.error().message());
+    std::cerr << "chorusd: " << srv.error().message() << "\n";
+    return 1;
+  }
+  (*srv)->start();
+  io.run();
+  spdlog::info("stopped");
+  return 0;
+}
