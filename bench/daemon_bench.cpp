@@ -137,7 +137,8 @@ struct options {
   std::uint32_t service = cl::agreed_mess;
   std::size_t size = 1000;
   std::size_t count = 100000;
-  std::size_t window = 400;
+  std::size_t window = 800;  // below MaxSessionMessages (1000): no member is ever cut off
+  std::size_t stalled = 0;  // extra members that join and never read (slow-reader check)
 };
 
 int throughput(const options& o) {
@@ -146,14 +147,25 @@ int throughput(const options& o) {
     members.push_back(connect_to(o.endpoints[i], "r" + std::to_string(i)));
     join(members.back(), "bench");
   }
-  for (auto& m : members) wait_members(m, members.size());
+  std::vector<conn> stalled;
+  for (std::size_t i = 0; i < o.stalled; ++i) {
+    stalled.push_back(connect_to(o.endpoints[0], "s" + std::to_string(i)));
+    join(stalled.back(), "bench");
+  }
+  for (auto& m : members) wait_members(m, members.size() + stalled.size());
   conn& sender = members[0];  // a member: its own messages pace it
   auto f = frame(sender, o.service, "bench", o.size);
   std::atomic<std::size_t> done{0};
   std::vector<std::thread> readers;
   std::int64_t start = now_ns();
   std::vector<std::int64_t> finished(members.size());
-  std::atomic<std::size_t> own_received{0};
+  // Flow control on the slowest member, so no member's daemon queue grows past the window.
+  std::vector<std::atomic<std::size_t>> received(members.size());
+  auto slowest = [&] {
+    std::size_t m = SIZE_MAX;
+    for (auto& r : received) m = std::min(m, r.load(std::memory_order_acquire));
+    return m;
+  };
   for (std::size_t i = 0; i < members.size(); ++i) {
     readers.emplace_back([&, i] {
       std::size_t got = 0;
@@ -162,7 +174,7 @@ int throughput(const options& o) {
         auto h = members[i].next(body);
         if ((h.type & cl::regular_mess) == 0) continue;
         ++got;
-        if (i == 0) own_received.store(got, std::memory_order_release);
+        if (got % 16 == 0 || got == o.count) received[i].store(got, std::memory_order_release);
       }
       finished[i] = now_ns();
       ++done;
@@ -171,11 +183,12 @@ int throughput(const options& o) {
   // Batches of frames per write: the client does not become the bottleneck.
   std::vector<std::byte> batch;
   for (std::size_t sent = 0; sent < o.count;) {
-    while (sent - own_received.load(std::memory_order_acquire) >= o.window) {
+    std::size_t low = slowest();
+    while (sent - low >= o.window) {
       std::this_thread::yield();
+      low = slowest();
     }
-    std::size_t n =
-        std::min({o.count - sent, std::size_t(64), o.window - (sent - own_received.load())});
+    std::size_t n = std::min({o.count - sent, std::size_t(64), o.window - (sent - low)});
     batch.clear();
     for (std::size_t i = 0; i < n; ++i) batch.insert(batch.end(), f.begin(), f.end());
     sender.write_all(batch.data(), batch.size());
@@ -260,13 +273,15 @@ int main(int argc, char** argv) {
       o.size = std::stoul(val());
     } else if (a == "--count") {
       o.count = std::stoul(val());
+    } else if (a == "--stalled") {
+      o.stalled = std::stoul(val());
     } else if (a == "--window") {
       o.window = std::stoul(val());
     } else {
       std::fprintf(stderr,
                    "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
                    "[--mode throughput|latency] [--service agreed|safe|fifo] [--size BYTES] "
-                   "[--count N] [--window N]\n");
+                   "[--count N] [--window N] [--stalled N]\n");
       return a == "--help" ? 0 : 2;
     }
   }

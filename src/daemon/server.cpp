@@ -293,7 +293,7 @@ bool server::submit(session& s, core::service svc, util::byte_vector payload) {
     spdlog::error("session {}: message refused: {}", s.private_group(), r.error().message());
     return true;
   }
-  request_pump();
+  // input_done() pumps once for the whole batch of requests.
   return true;
 }
 
@@ -361,6 +361,11 @@ void server::pump() {
       backlog_.pop_front();
     }
     if (!events && g.submit.empty()) {
+      // A deadline already due (a woken token, say) is served now, not on the next loop turn.
+      if (deadline && *deadline <= now()) {
+        node_->tick(now());
+        continue;
+      }
       arm_timer(deadline);
       break;
     }

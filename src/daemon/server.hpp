@@ -61,6 +61,7 @@ class server : public session_host {
   void opened(session& s) override;
   bool submit(session& s, core::service svc, util::byte_vector payload) override;
   void closed(session& s, bool was_open, const std::string& reason) override;
+  void input_done() override { pump(); }
 
   util::status listen();
   void accept_tcp();

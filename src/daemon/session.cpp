@@ -101,6 +101,7 @@ void session::on_read(const asio::error_code& ec, std::size_t n) {
   }
   in_end_ += n;
   process();
+  host_.input_done();
   read_more();
 }
 

@@ -43,6 +43,8 @@ class session_host {
   // The session is gone; `was_open` says whether it completed the handshake (then the daemon
   // orders its disconnect).
   virtual void closed(session& s, bool was_open, const std::string& reason) = 0;
+  // A batch of input was processed: act on what it submitted now, not on the next loop turn.
+  virtual void input_done() = 0;
 };
 
 struct session_limits {
