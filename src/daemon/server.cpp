@@ -399,10 +399,15 @@ void server::log_configuration(const core::configuration& c) const {
 }
 
 void server::arm_timer(std::optional<core::time_point> deadline) {
-  if (!deadline) return;
+  // Re-arming costs system calls and a cancelled handler, and the token's retransmission
+  // deadline moves on every visit: keep an earlier wake-up if one is set. Waking early is
+  // harmless (tick() fires only what is due, and pump() arms the timer again).
+  if (!deadline || (armed_ && *armed_ <= *deadline)) return;
+  armed_ = deadline;
   timer_.expires_at(std::chrono::steady_clock::time_point(deadline->time_since_epoch()));
-  timer_.async_wait([this](const asio::error_code& ec) {
-    if (ec || stopped_) return;
+  timer_.async_wait([this, at = *deadline](const asio::error_code& ec) {
+    if (ec || stopped_ || armed_ != at) return;
+    armed_.reset();
     node_->tick(now());
     pump();
   });

@@ -86,6 +86,7 @@ class server : public session_host {
   asio::local::stream_protocol::acceptor unix_;
   std::string unix_path_;
   asio::steady_timer timer_;
+  std::optional<core::time_point> armed_;  // when timer_ fires, if it is waiting
   asio::signal_set signals_;
 
   std::unordered_map<std::uint32_t, std::shared_ptr<session>> sessions_;
