@@ -16,15 +16,6 @@ constexpr std::size_t write_batch_max = 64;
 // The largest frame a client may send: header plus groups and data (spec §5.4).
 constexpr std::size_t frame_bytes_max = cl::header_bytes + cl::body_bytes_max;
 
-core::service service_of(std::uint32_t type) {
-  if (type & cl::unreliable_mess) return core::service::unreliable;
-  if (type & cl::reliable_mess) return core::service::reliable;
-  if (type & cl::fifo_mess) return core::service::fifo;
-  if (type & cl::causal_mess) return core::service::causal;
-  if (type & cl::agreed_mess) return core::service::agreed;
-  return core::service::safe;
-}
-
 util::shared_bytes one_byte(std::int8_t b) {
   return util::shared_bytes(util::byte_vector{static_cast<std::byte>(b)});
 }
@@ -219,7 +210,7 @@ bool session::handle_request(cl::request_kind kind, const cl::header& h,
       cl::encode_header(w, h.type, h.sender, h.num_groups, h.hint, h.data_len);
       w.bytes(names);
       w.bytes(data);
-      svc = service_of(h.type);
+      svc = cl::service_of(h.type);
       break;
     }
     case cl::request_kind::join:

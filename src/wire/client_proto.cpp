@@ -412,4 +412,13 @@ util::result<message> decode_message(std::span<const std::byte> bytes) {
   return m;
 }
 
+wire::service service_of(std::uint32_t type) {
+  if (type & unreliable_mess) return wire::service::unreliable;
+  if (type & reliable_mess) return wire::service::reliable;
+  if (type & fifo_mess) return wire::service::fifo;
+  if (type & causal_mess) return wire::service::causal;
+  if (type & agreed_mess) return wire::service::agreed;
+  return wire::service::safe;
+}
+
 }  // namespace chorus::wire::client

@@ -23,6 +23,7 @@
 
 #include "util/bytes.hpp"
 #include "util/result.hpp"
+#include "wire/types.hpp"
 
 namespace chorus::wire::client {
 
@@ -148,6 +149,9 @@ void encode_header(util::byte_writer& w, std::uint32_t type, std::string_view se
                    std::int32_t num_groups, std::array<std::byte, 4> hint, std::int32_t data_len);
 // The same header re-marked little-endian (what the daemon forwards for a data message, §2.5).
 void encode_header(util::byte_writer& w, const header& h);
+
+// The ring's service level for a client `type` with exactly one service bit (validated).
+wire::service service_of(std::uint32_t type);
 
 enum class request_kind { multicast, join, leave, kill };
 
