@@ -191,15 +191,24 @@ class Malformed(GroupTestCase):
         for x in (s, r):
             self.assertEqual(x.receive(5).changed_member, z.private_group)
         count = 20000
-        stream = b"".join(sp.encode_message(sp.RELIABLE_MESS, s.private_group, [g],
-                                            struct.pack("<I", k) + bytes(1020))
-                          for k in range(count))
+        # Sent in chunks of 500, each read back by s and r before the next: the members that
+        # read are never further behind than MaxSessionMessages (1000) allows, whatever the
+        # speed of this process relative to the daemon's.
+        chunk = 500
+        got = {s: [], r: []}
 
         def data_count(msgs):
             return sum(1 for m in msgs if m.is_regular())
 
-        got = sp.pump({s: stream}, [s, r],
-                      lambda got: all(data_count(got[x]) >= count for x in (s, r)), timeout=180)
+        for start in range(0, count, chunk):
+            stream = b"".join(sp.encode_message(sp.RELIABLE_MESS, s.private_group, [g],
+                                                struct.pack("<I", k) + bytes(1020))
+                              for k in range(start, start + chunk))
+            part = sp.pump({s: stream}, [s, r],
+                           lambda p: all(data_count(got[x]) + data_count(p[x]) >= start + chunk
+                                         for x in (s, r)), timeout=60)
+            for x in (s, r):
+                got[x] += part[x]
         for x in (s, r):
             data = [m for m in got[x] if m.is_regular()]
             self.assertEqual([struct.unpack("<I", m.data[:4])[0] for m in data], list(range(count)))
