@@ -68,11 +68,12 @@ checker::message* checker::find(node_id origin, msg_id id) {
 }
 
 void checker::on_submit(node_id origin, msg_id id, service svc, std::size_t size,
-                        core::time_point now) {
+                        core::time_point now, std::optional<std::uint64_t> content) {
   if (evs_) {
     ++submitted_;
-    return evs_->on_submit(origin, id, svc, size, now);
+    return evs_->on_submit(origin, id, svc, size, now, content);
   }
+  CHORUS_ASSERT(!content, "opaque payloads need membership");
   CHORUS_ASSERT(origin.value >= 1 && origin.value <= messages_.size());
   auto& v = messages_[origin.value - 1];
   if (id.value != v.size() + 1)

@@ -89,7 +89,9 @@ class checker {
 
   // `origin`'s submit() accepted a message of `size` bytes at level `svc` and returned `id`.
   // Call before acting on the node's output (a one-node ring may deliver it at once).
-  void on_submit(node_id origin, msg_id id, service svc, std::size_t size, core::time_point now);
+  // `content` (membership runs only): the hash of an opaque payload (evs_checker::on_submit).
+  void on_submit(node_id origin, msg_id id, service svc, std::size_t size, core::time_point now,
+                 std::optional<std::uint64_t> content = std::nullopt);
   void on_configuration(node_id at, const core::configuration& c, core::time_point now);
   void on_delivery(node_id at, const core::delivery& d, core::time_point now);
   // The end of the run: checks I2 and L (with membership, every EVS check).

@@ -36,7 +36,8 @@ constexpr const char* description =
     "A failure prints `FAIL: …` and the `replay:` command that reproduces it.\n"
     "  chorus-sim --seed 0x2a --nodes 5 --loss 0.1 --dup 0.05 --reorder 0.05\n"
     "  chorus-sim --seeds 1000 --seed 1     (swarm: each seed draws its own options)\n"
-    "  chorus-sim --seeds 1000 --membership (swarm with crashes, restarts, partitions; EVS checks)";
+    "  chorus-sim --seeds 1000 --membership (swarm: crashes, restarts, partitions; EVS checks)\n"
+    "  chorus-sim --seeds 1000 --membership --groups (and the groups layer: views, VS checks)";
 
 // The abort handler's text: FAIL plus the replay command of the run in progress. A fixed
 // buffer, because only write(2) may run inside a signal handler.
@@ -194,6 +195,7 @@ int run_swarm(const cli_request& req) {
   std::uint64_t passed = 0, failed = 0;
   std::vector<duration> times;
   std::vector<duration> recoveries;  // membership: crash → survivors' regular configuration
+  report groups;                     // groups: the group checker's counts, summed
   for (std::uint64_t k = 0; k < req.seeds; ++k) {
     const options o = draw_swarm(req.opts.seed + k, req.opts, req.given);
     if (const std::string bad = validate(o); !bad.empty()) {
@@ -207,6 +209,11 @@ int run_swarm(const cli_request& req) {
     const report r = sim.run();
     times.push_back(r.complete_at);
     recoveries.insert(recoveries.end(), r.crash_recovery.begin(), r.crash_recovery.end());
+    groups.group_views += r.group_views;
+    groups.group_deliveries += r.group_deliveries;
+    groups.group_seen.network_split += r.group_seen.network_split;
+    groups.group_seen.transitions += r.group_seen.transitions;
+    groups.group_seen.segments_compared += r.group_seen.segments_compared;
     if (req.verbose)
       std::printf("%s %s complete=%s events=%llu %s\n", r.ok ? "pass" : "FAIL",
                   format_hex(o.seed).c_str(), format_duration(r.complete_at).c_str(),
@@ -234,6 +241,16 @@ int run_swarm(const cli_request& req) {
   if (req.opts.membership)
     std::printf("membership: crash to survivors' regular configuration %s over %zu crashes\n",
                 median_max(recoveries).c_str(), recoveries.size());
+  if (req.opts.groups)
+    std::printf(
+        "groups: %llu views and %llu data messages received by sessions; %llu network "
+        "views with several vs-sets, %llu transitional signals, %llu view changes "
+        "compared for virtual synchrony\n",
+        static_cast<unsigned long long>(groups.group_views),
+        static_cast<unsigned long long>(groups.group_deliveries),
+        static_cast<unsigned long long>(groups.group_seen.network_split),
+        static_cast<unsigned long long>(groups.group_seen.transitions),
+        static_cast<unsigned long long>(groups.group_seen.segments_compared));
   return failed == 0 ? 0 : 1;
 }
 

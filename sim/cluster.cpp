@@ -2,6 +2,7 @@
 #include "sim/cluster.hpp"
 
 #include "util/assert.hpp"
+#include "util/hash.hpp"
 
 namespace chorus::sim {
 namespace {
@@ -83,6 +84,8 @@ void cluster::create(node_id n, core::config cfg, const char* what) {
                           : strf("node %u %s, incarnation %u", n.value, what, s.incarnation));
   checker_.on_start(n, s.incarnation, now);
   s.node = std::make_unique<core::node>(std::move(cfg), now);
+  s.next_id = (std::uint64_t{s.incarnation} << 40) + 1;
+  if (listener_) listener_->on_node_created(n);
   drain(n);
 }
 
@@ -99,6 +102,7 @@ void cluster::crash(node_id n) {
   if (trace_.printing())
     trace_.print(now, strf("node %u crashed (incarnation %u)", n.value, s.incarnation));
   checker_.on_crash(n, now);
+  if (listener_) listener_->on_node_crashed(n);
 }
 
 void cluster::restart(node_id n) {
@@ -171,19 +175,28 @@ void cluster::on_timer(const timer_event& t) {
   drain(t.node);
 }
 
-util::result<msg_id> cluster::submit(node_id origin, service svc, util::shared_bytes payload) {
+msg_id cluster::next_id(node_id n) const {
+  CHORUS_ASSERT(n.value >= 1 && n.value <= slots_.size() && slots_[n.value - 1].node);
+  return msg_id{slots_[n.value - 1].next_id};
+}
+
+util::result<msg_id> cluster::submit(node_id origin, service svc, util::shared_bytes payload,
+                                     bool generated) {
   slot& s = at(origin);
   CHORUS_ASSERT(s.node != nullptr);
   const time_point now = sched_.now();
   const std::size_t size = payload.size();
+  std::optional<std::uint64_t> content;
+  if (!generated) content = util::hasher().bytes(payload.span()).digest();
   auto r = s.node->submit(svc, std::move(payload), now);
   if (r) {
+    s.next_id = r->value + 1;
     trace_.record(trace_kind::submit, now,
                   {origin.value, r->value, static_cast<std::uint64_t>(svc), size});
     if (trace_.printing())
       trace_.print(now, strf("submit %u#%llu %s %zu B", origin.value, ull(r->value),
                              wire::to_string(svc), size));
-    checker_.on_submit(origin, *r, svc, size, now);
+    checker_.on_submit(origin, *r, svc, size, now, content);
   } else {
     trace_.record(trace_kind::refused, now,
                   {origin.value, static_cast<std::uint64_t>(r.error().code()), size});
@@ -203,6 +216,7 @@ void cluster::drain(node_id n) {
   deliver_events(n, out.events);
   arm(n, out.deadline);
   if (opts_.check_node_invariants) nd.check_invariants();
+  if (listener_) listener_->on_node_output(n, out.events);
 }
 
 // A broadcast names its group (the sending ring's other members).

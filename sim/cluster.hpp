@@ -15,6 +15,9 @@
 // new node with the same id and the next incarnation and brings its links up. With
 // `membership`, every node knows all N daemons (config.daemons): the first incarnations start
 // operational in the ring 1..N, a restarted one starts by gathering.
+// A shell_listener (the groups layer, group_workload.hpp) sees each node's life and, after the
+// checker, every batch of its events; it may submit to that node from inside the call (the
+// node's timer is armed first, so a nested drain never re-arms an older deadline).
 // Thread-safety: none; one per simulation.
 #pragma once
 
@@ -47,6 +50,18 @@ struct cluster_options {
   bool membership = false;
 };
 
+// What the layer above the ring needs from the shell. Calls come in event order.
+class shell_listener {
+ public:
+  virtual ~shell_listener() = default;
+  // Node `n`'s node object was built (before its first output is acted on).
+  virtual void on_node_created(node_id n) = 0;
+  // Node `n`'s node object was destroyed.
+  virtual void on_node_crashed(node_id n) = 0;
+  // Node `n`'s output was acted on; `events` are its events, in order (often none).
+  virtual void on_node_output(node_id n, const std::vector<core::event>& events) = 0;
+};
+
 class cluster final : public node_probe {
  public:
   enum class stop_reason { done, time_limit, idle, failed };
@@ -62,8 +77,15 @@ class cluster final : public node_probe {
   // records a violation, no event is left, or the next event lies after `limit`.
   stop_reason run(time_point limit, const std::function<bool()>& done);
   // node::submit at now() on node `origin`; reports accepted messages to the checker. The node
-  // must be up.
-  util::result<msg_id> submit(node_id origin, service svc, util::shared_bytes payload);
+  // must be up. `generated`: the payload is make_payload()'s for the id submit() returns (the
+  // checker regenerates it); otherwise the checker keeps a hash of the bytes.
+  util::result<msg_id> submit(node_id origin, service svc, util::shared_bytes payload,
+                              bool generated = true);
+  // The id node `n`'s next accepted submit will return (it must be up).
+  msg_id next_id(node_id n) const;
+  // `l` (nullptr: none) sees every node's life and output from now on; it must outlive the
+  // cluster or be reset first. Set it before start().
+  void set_listener(shell_listener* l) noexcept { listener_ = l; }
   // Destroys node `n` (it must be up) and takes its links down both ways.
   void crash(node_id n);
   // Builds node `n` again (it must be down) as incarnation + 1 and brings its links up.
@@ -89,6 +111,7 @@ class cluster final : public node_probe {
     std::optional<time_point> deadline;  // the timer event currently scheduled, if any
     std::uint64_t timer_generation = 0;  // bumped whenever the scheduled timer is superseded
     std::uint32_t incarnation = 0;
+    std::uint64_t next_id = 0;  // what submit() will return next (incarnation · 2^40 + 1, …)
   };
 
   slot& at(node_id n);
@@ -111,6 +134,7 @@ class cluster final : public node_probe {
   std::vector<node_id> members_;
   std::vector<slot> slots_;    // [id-1]
   core::stats crashed_stats_;  // summed stats of destroyed nodes
+  shell_listener* listener_ = nullptr;
 };
 
 }  // namespace chorus::sim

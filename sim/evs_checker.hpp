@@ -78,8 +78,10 @@ class evs_checker {
 
   void on_start(core::node_id n, std::uint32_t incarnation, core::time_point now);
   void on_crash(core::node_id n, core::time_point now);
+  // `content`: a hash (util::hasher over the bytes) of a payload that is not make_payload()'s
+  // (the groups layer's requests and announcements); integrity then compares that hash.
   void on_submit(core::node_id origin, core::msg_id id, core::service svc, std::size_t size,
-                 core::time_point now);
+                 core::time_point now, std::optional<std::uint64_t> content = std::nullopt);
   void on_configuration(core::node_id at, const core::configuration& c, core::time_point now);
   void on_delivery(core::node_id at, const core::delivery& d, core::time_point now);
 
@@ -129,6 +131,7 @@ class evs_checker {
     core::msg_id id;
     core::service svc;
     std::uint64_t size = 0;
+    std::optional<std::uint64_t> content;  // hash of an opaque payload (else make_payload's)
     index submitter = none;
     std::uint32_t causal_len = 0;  // submitter's ordered deliveries when it submitted this
     index epoch = none;            // where it was first delivered

@@ -48,6 +48,14 @@ void draw_membership(util::prng& r, options& d) {
   d.merge_detect_ms = pick<std::uint32_t>(r, {100, 500});
 }
 
+// The group workload's shape; drawn for every seed after everything else, used only with
+// --groups.
+void draw_groups(util::prng& r, options& d) {
+  d.group_sessions = static_cast<std::uint32_t>(r.uniform(1, 4));
+  d.group_ops = static_cast<std::uint32_t>(r.uniform(4, 40));
+  d.group_names = static_cast<std::uint32_t>(r.uniform(1, 4));
+}
+
 }  // namespace
 
 std::string format_double(double v) {
@@ -105,12 +113,15 @@ options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::
   d.window_accelerated = pick<std::uint32_t>(r, {0, d.window_personal / 4, d.window_personal});
   d.token_hold_us = pick<std::uint32_t>(r, {0, 0, 0, 100, 1000});
   draw_membership(r, d);
+  draw_groups(r, d);
   visit_options([&](const char* name, auto member, const char*) {
     if (given.count(name)) d.*member = base.*member;
   });
   if (!d.membership)
     visit_membership_options(
         [&](const char*, auto member, const char*) { d.*member = base.*member; });
+  if (!d.groups)
+    visit_groups_options([&](const char*, auto member, const char*) { d.*member = base.*member; });
   // Keep drawn windows consistent with explicit ones (the core needs personal ≤ global).
   if (d.window_personal > d.window_global) {
     if (!given.count("window-global"))
@@ -138,6 +149,19 @@ std::string validate(const options& o) {
     if (!bad.empty()) return bad;
   }
   if (!(o.oneway >= 0.0 && o.oneway <= 1.0)) return "--oneway must be within 0..1";
+  if (!o.groups) {
+    const options defaults;
+    std::string bad;
+    visit_groups_options([&](const char* name, auto member, const char*) {
+      if (bad.empty() && o.*member != defaults.*member)
+        bad = std::string("--") + name + " needs --groups";
+    });
+    if (!bad.empty()) return bad;
+  } else {
+    if (!o.membership) return "--groups needs --membership";
+    if (o.group_sessions < 1 || o.group_sessions > 8) return "--group-sessions must be within 1..8";
+    if (o.group_names < 1 || o.group_names > 8) return "--group-names must be within 1..8";
+  }
   core::config cfg = make_config(o);
   for (std::uint32_t i = 1; i <= o.nodes; ++i) cfg.members.push_back(core::node_id{i});
   if (o.membership) cfg.daemons = cfg.members;
@@ -150,9 +174,11 @@ std::string validate(const options& o) {
 std::string identity(const options& o) {
   options n = o;
   n.node_invariants = false;
-  if (o.membership) return describe(n);
   std::set<std::string> skip;
-  visit_membership_options([&](const char* name, auto, const char*) { skip.insert(name); });
+  if (!o.membership)
+    visit_membership_options([&](const char* name, auto, const char*) { skip.insert(name); });
+  if (!o.groups)
+    visit_groups_options([&](const char* name, auto, const char*) { skip.insert(name); });
   std::string s;
   visit_options([&](const char* name, auto member, const char*) {
     if (skip.count(name)) return;

@@ -65,6 +65,13 @@ struct options {
   // After the heal, the live daemons must install one regular configuration of exactly the
   // live daemons within this (invariant 8).
   std::uint32_t settle_ms = 3000;
+  // --- groups (DESIGN §3.4): off by default, and then none of the options below matter ---
+  // Every daemon runs a core::groups fed with its events; sessions join, leave, send and
+  // disconnect (group_workload.hpp) and group_checker.hpp checks their views. Needs membership.
+  bool groups = false;
+  std::uint32_t group_sessions = 3;  // sessions per daemon (each restart opens as many)
+  std::uint32_t group_ops = 20;      // requests per session (a reopened session inherits the rest)
+  std::uint32_t group_names = 3;     // groups the sessions join and send to: g0, g1, …
 
   friend bool operator==(const options&, const options&) = default;
 };
@@ -100,6 +107,18 @@ void visit_membership_options(F&& f) {
     "membership: after the heal, the live daemons must form one ring within this (ms)");
 }
 
+// The groups options, in a fixed order: all but `groups` itself shape the group workload and
+// must keep their defaults without it.
+template <typename F>
+void visit_groups_options(F&& f) {
+  f("groups", &options::groups,
+    "run the groups layer on every daemon with a session workload and check group views "
+    "(needs --membership)");
+  f("group-sessions", &options::group_sessions, "groups: sessions per daemon, 1..8");
+  f("group-ops", &options::group_ops, "groups: requests per session (join, leave, send, kill)");
+  f("group-names", &options::group_names, "groups: group names in use (g0, g1, ...), 1..8");
+}
+
 // Calls f(name, member pointer, help) for every option, in a fixed order.
 template <typename F>
 void visit_options(F&& f) {
@@ -127,6 +146,7 @@ void visit_options(F&& f) {
   f("token-retransmit-us", &options::token_retransmit_us, "core: token retransmit timeout (us)");
   f("node-invariants", &options::node_invariants, "call node::check_invariants() after every call");
   visit_membership_options(f);
+  visit_groups_options(f);
 }
 
 // "seed=0x1 nodes=3 loss=0 …": every effective option, one line.
@@ -138,14 +158,15 @@ std::string replay_command(const options& o);
 // those named in `given` (names without "--"), which keep their value from `base`. The result's
 // seed is always `seed`. With `--membership` given, a fault mix is drawn too (crashes, cascades,
 // restarts, partitions, bursts, dropped commit tokens, membership timers); without it the
-// membership options keep base's values.
+// membership options keep base's values. Likewise the group workload's shape with `--groups`.
 options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::string>& given);
 // Empty if `o` can run; otherwise why not (a probability outside 0..1, a core configuration
 // that core::validate() refuses, …).
 std::string validate(const options& o);
-// describe() without the options that cannot change a run (node-invariants, and the
-// membership options while membership is off): what the trace hash and the configuration hash
-// are computed from. A run without membership hashes as it did before membership existed.
+// describe() without the options that cannot change a run (node-invariants, the membership
+// options while membership is off, the groups options while groups is off): what the trace hash
+// and the configuration hash are computed from. A run without membership (or without groups)
+// hashes as it did before membership (groups) existed.
 std::string identity(const options& o);
 // The core configuration `o` describes (self and members are left for the cluster).
 core::config make_config(const options& o);

@@ -207,6 +207,58 @@ TEST(simulation, membership_without_faults_passes) {
   EXPECT_EQ(median_max(r.crash_recovery), "n/a");
 }
 
+TEST(simulation, groups_options_are_off_by_default) {
+  options o = faulty(3);
+  o.membership = true;
+  EXPECT_EQ(identity(o).find("group"), std::string::npos);
+  EXPECT_NE(describe(o).find("groups=0"), std::string::npos);
+  options g = o;
+  g.group_ops = 5;
+  EXPECT_NE(validate(g).find("--group-ops needs --groups"), std::string::npos);
+  g.groups = true;
+  EXPECT_EQ(validate(g), "");
+  g.membership = false;
+  g.crashes = 0;
+  EXPECT_NE(validate(g).find("--groups needs --membership"), std::string::npos);
+  const options drawn = draw_swarm(5, o, {"membership"});
+  EXPECT_FALSE(drawn.groups);
+  EXPECT_EQ(drawn.group_ops, options{}.group_ops);
+}
+
+TEST(simulation, a_groups_swarm_draw_replays_exactly) {
+  options base;
+  base.membership = true;
+  base.groups = true;
+  for (std::uint64_t seed : {4u, 18u, 0x52u}) {
+    const options drawn = draw_swarm(seed, base, {"membership", "groups"});
+    EXPECT_TRUE(drawn.groups);
+    EXPECT_GE(drawn.group_sessions, 1u);
+    EXPECT_LE(drawn.group_sessions, 4u);
+    std::string error;
+    const auto parsed = parse_command_line(split(replay_command(drawn)), &error);
+    ASSERT_TRUE(parsed) << error << "\n" << replay_command(drawn);
+    EXPECT_EQ(parsed->opts, drawn) << describe(parsed->opts) << "\n" << describe(drawn);
+  }
+}
+
+// The groups layer on every daemon, sessions joining, leaving, sending and disconnecting: the
+// group checker sees views and messages, and the run replays to its hash.
+TEST(simulation, a_groups_run_is_checked_and_replays) {
+  options o = faulty(13);
+  o.membership = true;
+  o.groups = true;
+  const report r = run(o);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_TRUE(r.groups);
+  EXPECT_GE(r.group_sessions, o.nodes * o.group_sessions);
+  EXPECT_GT(r.group_views, 0u);
+  EXPECT_GT(r.group_deliveries, 0u);
+  EXPECT_EQ(run(o).trace_hash, r.trace_hash);
+  options other = o;
+  other.group_ops = 21;
+  EXPECT_NE(run(other).trace_hash, r.trace_hash);
+}
+
 // A crash: the survivors form a new ring and the time it took is reported (needs the core's
 // membership; issue 3).
 TEST(simulation, a_crash_is_survived_and_timed) {

@@ -14,6 +14,8 @@
 // crashed nodes restart or stay down for good (their workloads stop), and the live daemons
 // must settle into one regular configuration of exactly themselves within settle_ms (I8);
 // completion is evs_checker::complete().
+// With groups, every daemon also runs a groups layer and sessions (group_workload.hpp); the
+// workload must be done before completion, and group_checker.hpp's final checks run last.
 #include "sim/simulation.hpp"
 
 #include <algorithm>
@@ -88,6 +90,17 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
     fp.base = make_link_params(o);
     faults_ = std::make_unique<fault_injector>(fp, root.fork(), *cluster_, *net_, sched_, trace_);
   }
+  if (o.groups) {
+    group_workload_options go;
+    go.nodes = o.nodes;
+    go.sessions = o.group_sessions;
+    go.ops = o.group_ops;
+    go.names = o.group_names;
+    go.spread = std::chrono::milliseconds(o.fault_ms);
+    group_checker_ = std::make_unique<group_checker>();
+    group_workload_ = std::make_unique<group_workload>(go, root.fork(), *cluster_, sched_, trace_,
+                                                       *group_checker_, *checker_);
+  }
 }
 
 simulation::~simulation() = default;
@@ -95,7 +108,7 @@ simulation::~simulation() = default;
 bool simulation::workloads_done() const {
   for (const auto& w : workloads_)
     if (!w->done()) return false;
-  return true;
+  return !group_workload_ || group_workload_->done();
 }
 
 void simulation::phase(const char* name) {
@@ -139,6 +152,10 @@ report simulation::run() {
   if (stop != cluster::stop_reason::failed) {
     if (sched_.now() < complete_at + grace) sched_.advance_to(complete_at + grace);
     checker_->finish(sched_.now());
+    if (group_checker_ && checker_->ok()) {
+      group_checker_->finish(group_workload_->tables());
+      if (!group_checker_->ok()) checker_->fail(group_checker_->violation());
+    }
   }
   return make_report(complete_at);
 }
@@ -228,6 +245,15 @@ report simulation::make_report(time_point complete_at) const {
   r.membership = opts_.membership;
   r.configurations = checker_->configurations();
   r.crash_recovery = checker_->crash_recovery_times();
+  if (group_workload_) {
+    r.groups = true;
+    r.group_sessions = group_checker_->sessions();
+    r.group_requests = group_workload_->requests();
+    r.group_sent = group_checker_->sent();
+    r.group_views = group_checker_->views();
+    r.group_deliveries = group_checker_->deliveries();
+    r.group_seen = group_checker_->seen();
+  }
   if (faults_) {
     r.crashes = faults_->crashes();
     r.restarts = faults_->restarts();
@@ -271,6 +297,20 @@ std::vector<std::string> summary_lines(const report& r) {
              "configuration: %s",
              ull(r.crashes), ull(r.restarts), ull(r.partitions), ull(r.bursts),
              ull(r.configurations), median_max(r.crash_recovery).c_str()));
+  if (r.groups) {
+    const auto& g = r.group_seen;
+    lines.push_back(
+        strf("groups: %llu sessions, %llu requests ordered, %llu data messages sent, "
+             "%llu views and %llu data messages received by sessions",
+             ull(r.group_sessions), ull(r.group_requests), ull(r.group_sent), ull(r.group_views),
+             ull(r.group_deliveries)));
+    lines.push_back(
+        strf("group views: %llu join, %llu leave, %llu disconnect, %llu network (%llu "
+             "with several vs-sets), %llu transitional signals, %llu self-leaves; "
+             "%llu view changes compared for virtual synchrony",
+             ull(g.join), ull(g.leave), ull(g.disconnect), ull(g.network), ull(g.network_split),
+             ull(g.transitions), ull(g.self_leaves), ull(g.segments_compared)));
+  }
   return lines;
 }
 

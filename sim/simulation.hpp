@@ -24,6 +24,8 @@
 #include "sim/checker.hpp"
 #include "sim/cluster.hpp"
 #include "sim/faults.hpp"
+#include "sim/group_checker.hpp"
+#include "sim/group_workload.hpp"
 #include "sim/network.hpp"
 #include "sim/options.hpp"
 #include "sim/scheduler.hpp"
@@ -53,6 +55,11 @@ struct report {
   std::uint64_t configurations = 0;  // installed, all nodes
   // Per crash: until the survivors' next regular configuration (evs_checker).
   std::vector<duration> crash_recovery;
+  // groups runs
+  bool groups = false;
+  std::uint64_t group_sessions = 0, group_requests = 0, group_sent = 0, group_views = 0,
+                group_deliveries = 0;
+  group_checker::counts group_seen;
 };
 // "12.3 ms" median and max of `v`, or "n/a" when empty.
 std::string median_max(std::vector<duration> v);
@@ -97,9 +104,11 @@ class simulation {
   std::unique_ptr<network> net_;
   std::unique_ptr<cluster> cluster_;
   std::vector<std::unique_ptr<workload>> workloads_;
-  std::unique_ptr<fault_injector> faults_;  // membership runs only
-  bool watching_ = false;                   // the liveness watch runs
-  bool stalled_ = false;                    // the watch saw no progress for liveness_ms
+  std::unique_ptr<fault_injector> faults_;          // membership runs only
+  std::unique_ptr<group_checker> group_checker_;    // groups runs only
+  std::unique_ptr<group_workload> group_workload_;  // groups runs only (after its checker)
+  bool watching_ = false;                           // the liveness watch runs
+  bool stalled_ = false;                            // the watch saw no progress for liveness_ms
   std::uint64_t last_progress_ = 0;
   time_point progressed_at_{};  // when progress() last changed
 };

@@ -37,6 +37,7 @@ enum class trace_kind : std::uint8_t {
   crash,          // a node object was destroyed (membership faults)
   partition,      // a partition was imposed or healed
   fault,          // another scripted membership fault (a burst, a rule)
+  group,          // the groups layer handed a message to a session (groups runs)
 };
 
 class trace {

@@ -53,12 +53,8 @@ workload::pending workload::draw() {
   // The id submit() will return (checked by the checker): ids of incarnation k start at
   // k · 2^40 + 1 (core/config.hpp).
   const std::uint32_t inc = cluster_.incarnation(self_);
-  if (inc != incarnation_) {
-    incarnation_ = inc;
-    incarnation_submitted_ = 0;
-  }
-  const msg_id id{(std::uint64_t{inc} << 40) + incarnation_submitted_ + 1};
-  return pending{svc, util::shared_bytes(make_payload(payload_seed_, self_, id, size)), inc};
+  const msg_id id = cluster_.next_id(self_);
+  return pending{svc, util::shared_bytes(make_payload(payload_seed_, self_, id, size)), inc, id};
 }
 
 void workload::fire() {
@@ -70,6 +66,11 @@ void workload::fire() {
   for (;;) {
     if (pending_ && pending_->incarnation != cluster_.incarnation(self_)) pending_.reset();
     if (!pending_) pending_ = draw();
+    if (const msg_id id = cluster_.next_id(self_); id != pending_->id) {
+      pending_->payload =
+          util::shared_bytes(make_payload(payload_seed_, self_, id, pending_->payload.size()));
+      pending_->id = id;
+    }
     auto r = cluster_.submit(self_, pending_->svc, pending_->payload);
     if (!r) {
       if (r.error().code() != util::errc::would_block)
@@ -83,7 +84,6 @@ void workload::fire() {
     bytes_ += pending_->payload.size();
     pending_.reset();
     ++submitted_;
-    ++incarnation_submitted_;
     if (done()) return;
     if (burst_left_ == 0 && rng_.chance(opts_.burst_chance))
       burst_left_ = static_cast<std::uint32_t>(rng_.uniform(1, 5));

@@ -8,7 +8,9 @@
 // of the per-packet payload, ±1) because that is where reassembly bugs live.
 // While its node is down (crashed) the workload waits; after a restart it goes on with the new
 // incarnation's ids (a message drawn for the old incarnation is drawn again). stop() ends it
-// when its node stays down for good.
+// when its node stays down for good. Ids come from cluster::next_id(): when another layer (the
+// groups layer) submits on the same node in between, a waiting message is remade for its new id
+// (same level and size).
 // Thread-safety: none; one per node per simulation.
 #pragma once
 
@@ -56,6 +58,7 @@ class workload {
     service svc;
     util::shared_bytes payload;
     std::uint32_t incarnation;  // of the node it was drawn for (its id depends on it)
+    msg_id id;                  // the id its payload was made for
   };
   std::size_t draw_size(bool big);
   pending draw();
@@ -73,8 +76,6 @@ class workload {
   std::uint32_t burst_left_ = 0;     // further messages of the current burst
   std::uint64_t forced_big_at_ = 0;  // with force_big: this message index (from 0) is big
   std::uint64_t submitted_ = 0;
-  std::uint32_t incarnation_ = 0;            // of the node when the last message was accepted
-  std::uint64_t incarnation_submitted_ = 0;  // accepted from that incarnation
   bool stopped_ = false;
   std::uint64_t would_block_ = 0;
   std::uint64_t bytes_ = 0;

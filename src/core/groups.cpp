@@ -22,6 +22,14 @@ bool legal_member(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x23 && c <= 0x7e; });
 }
 
+std::uint64_t mix64(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 std::uint32_t mix32(std::uint64_t x) {
   // splitmix64's finalizer: every bit of the ring counter reaches the 32 bits kept.
   x ^= x >> 30;
@@ -86,14 +94,21 @@ std::vector<std::string> groups::names(const std::vector<member>& ms) {
   return out;
 }
 
-// Every daemon that applies the same events computes the same ids: the counter restarts when
-// an exchange completes (all daemons of the new configuration agree from there on) and, in its
-// own upper half, at each transitional configuration (all daemons that came through it together
-// agree). The halves keep the two kinds of view apart within one ring id.
+// Every daemon that applies the same events to the same table computes the same ids, and no
+// other daemon draws from the same space: see gid_space.
+void groups::enter_space(ring_id ring, ring_id from, bool own, std::uint32_t base) {
+  std::uint64_t key = ring.counter;  // a completed exchange: as before, mix32(ring counter)
+  if (from != ring_id{} || own || base != 0) {
+    key = mix64(key ^ (std::uint64_t{from.rep.value} << 32 | base));
+    key = mix64(key ^ from.counter);
+    if (own) key = mix64(key ^ (std::uint64_t{cfg_.self.value} + 1));
+  }
+  space_ = gid_space{ring.rep.value, mix32(key), base};
+  gid_index_ = 0;
+}
+
 cl::group_id groups::next_gid() {
-  std::uint32_t index =
-      in_transition_ ? transitional_index_base + ++transitional_index_ : ++gid_index_;
-  return cl::group_id{ring_.rep.value, mix32(ring_.counter), index};
+  return cl::group_id{space_.a, space_.b, space_.base + ++gid_index_};
 }
 
 std::optional<session_id> groups::local_session(node_id daemon, const std::string& name) const {
@@ -126,9 +141,8 @@ void groups::on_configuration(const configuration& c) {
   if (exchange_) abort_exchange();
   std::set<node_id> present(c.members.begin(), c.members.end());
   if (c.type == configuration::kind::transitional) {
-    ring_ = c.ring;
     in_transition_ = true;
-    transitional_index_ = 0;
+    enter_space(c.ring, installed_, !agreed_, transitional_index_base);
     // Members on departed daemons leave silently; their groups get the transitional signal.
     for (auto it = groups_.begin(); it != groups_.end();) {
       auto& [gname, g] = *it;
@@ -153,7 +167,8 @@ void groups::on_configuration(const configuration& c) {
   exchange_ = exchange{c.ring, present, {}};
   wire::group_state s;
   s.ring = c.ring;
-  s.previous = last_regular_;
+  s.previous = installed_;
+  installed_ = c.ring;
   for (const auto& [name, groups_of] : member_groups_) {
     if (member_daemon_.at(name) != cfg_.self) continue;
     s.members.push_back({name, {groups_of.begin(), groups_of.end()}});
@@ -398,6 +413,10 @@ void groups::on_state(wire::group_state s, node_id origin) {
 
 void groups::abort_exchange() {
   ++stats_.exchanges_aborted;
+  // The daemons of the configuration may hold different tables: what the held deliveries do
+  // here is this daemon's alone until an exchange completes.
+  agreed_ = false;
+  enter_space(exchange_->ring, {}, true, own_index_base);
   exchange_.reset();
   auto held = std::exchange(held_, {});
   for (const auto& d : held) apply(d);
@@ -427,9 +446,16 @@ void groups::finish_exchange() {
 
   // Ids from here on depend only on the merged table, which every daemon of the configuration
   // shares; each group draws one whether or not it changed, so the counter stays in step.
-  ring_ = ex.ring;
+  // A group keeps its id only where every daemon judges "unchanged" alike: all of them came
+  // from one regular configuration and agreed on its table (so they share table and flags).
+  // After a merge, a group one side never had is new there: every group gets a new id.
+  bool merge = false;
+  for (const auto& [origin, st] : ex.states)
+    merge = merge || st.previous != ex.states.begin()->second.previous;
+  const bool keep = !merge && agreed_;
+  agreed_ = true;
   in_transition_ = false;
-  gid_index_ = 0;
+  enter_space(ex.ring, {}, false, 0);
   std::map<std::string, group, std::less<>> next;
   std::vector<std::string> to_notify;
   for (const auto& name : all) {
@@ -441,12 +467,11 @@ void groups::finish_exchange() {
     for (const auto& m : g.members) {
       if (auto s = local_session(daemons.at(m.name), m.name)) insert_sorted(g.local, *s);
     }
-    bool same = old != groups_.end() && !old->second.changed && old->second.members == g.members;
+    bool same =
+        keep && old != groups_.end() && !old->second.changed && old->second.members == g.members;
     g.gid = next_gid();
     if (same) {
-      // Unchanged here: its members keep the view they have. (A daemon that sees it as changed
-      // has no member of it, or sees a change everyone with members sees too.)
-      g.gid = old->second.gid;
+      g.gid = old->second.gid;  // unchanged everywhere: its members keep the view they have
     } else {
       to_notify.push_back(name);
     }
@@ -455,7 +480,6 @@ void groups::finish_exchange() {
   groups_ = std::move(next);
   member_daemon_ = std::move(daemons);
   member_groups_ = std::move(member_groups);
-  last_regular_ = ex.ring;
 
   for (const auto& name : to_notify) {
     group& g = groups_.at(name);

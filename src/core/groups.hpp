@@ -22,9 +22,18 @@
 // announced as CAUSED_BY_NETWORK (the changed member in a vs-set of its own) and followed by a
 // new TRANSITION_MESS, as Spread does.
 //
-// Group ids are (representative, a 32-bit mix of the ring counter, a counter that grows with
-// every view change in that ring). They are never reused, not even for a group that empties and
-// is created again (spec §4.4, Chorus deviation).
+// Group ids are (representative, a 32-bit mix naming the id space, a counter that grows with
+// every view change in it). A space is shared by exactly the daemons that hold the same table
+// and apply the same events: all daemons of a ring once its exchange completed; the daemons of
+// one transitional configuration (mixed in: the new ring and the regular configuration they
+// came from), if they agreed on their table; otherwise one daemon alone (after an aborted
+// exchange its held deliveries were applied to tables that may differ). So one id never names
+// two memberships. They are never reused, not even for a group that empties and is created
+// again (spec §4.4, Chorus deviation). After a merge every group gets a new id (a group one side
+// never had cannot keep its old id at only some daemons).
+// vs-sets group members by the regular configuration their daemon installed before this one
+// (wire::group_state::previous), which is where it came from even if that configuration's
+// exchange never completed.
 //
 // Invariants:
 //   G1. A group in the table has at least one member; members are ordered by daemon (spread.conf
@@ -162,11 +171,22 @@ class groups {
   std::unordered_map<std::uint32_t, session> sessions_;        // by session_id value
   std::map<std::string, session_id, std::less<>> session_by_name_;
 
-  ring_id ring_{};                        // the configuration events now arrive in
-  ring_id last_regular_{};                // the last regular configuration whose exchange completed
-  std::uint32_t gid_index_ = 0;           // views since the last exchange completed
-  std::uint32_t transitional_index_ = 0;  // views since the last transitional configuration
+  // Group ids come from a space shared by exactly the daemons that hold the same table and
+  // apply the same events (gid = a, b, base + index): a completed exchange of ring R (every
+  // daemon of R); a transitional configuration of R (the daemons that came from the same
+  // regular configuration, with an agreed table); otherwise this daemon alone.
+  struct gid_space {
+    std::uint32_t a = 0, b = 0, base = 0;
+  };
+  void enter_space(ring_id ring, ring_id from, bool own, std::uint32_t base);
   static constexpr std::uint32_t transitional_index_base = 0x80000000u;
+  static constexpr std::uint32_t own_index_base = 0x40000000u;
+  gid_space space_;
+  std::uint32_t gid_index_ = 0;  // ids drawn in space_
+  ring_id installed_{};          // the last regular configuration installed
+  // The table is the one every daemon we share events with holds: false from an aborted
+  // exchange (its held deliveries were applied to tables that differ) to the next completed one.
+  bool agreed_ = true;
   bool in_transition_ = false;
   std::optional<exchange> exchange_;
   std::vector<delivery> held_;  // delivered while the exchange runs, applied after it

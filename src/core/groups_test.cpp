@@ -261,6 +261,137 @@ TEST(groups, merge_exchanges_state_and_groups_members_by_previous_ring) {
   EXPECT_EQ(lc, std::vector<std::string>{"#c#d3"});
 }
 
+// Every harness installs `r` with `members` after its own transitional configuration (the
+// daemons it came with), then delivers everyone's announcement in `members` order.
+void merge(std::vector<harness*> hs, ring_id r, std::vector<node_id> members) {
+  std::vector<util::shared_bytes> states;
+  for (auto* h : hs) {
+    h->config(configuration::kind::regular, r, members);
+    std::vector<util::shared_bytes> s;
+    take(h->g, &s);
+    states.push_back(s.at(0));
+  }
+  for (auto* h : hs)
+    for (std::size_t i = 0; i < hs.size(); ++i)
+      h->deliver(hs[i]->self, {states[i].span().begin(), states[i].span().end()});
+}
+
+// The views a layer wrote for `group`: gid → member list.
+std::vector<std::pair<std::vector<std::string>, cl::group_id>> views_of(
+    const std::vector<decoded>& out, const std::string& group) {
+  std::vector<std::pair<std::vector<std::string>, cl::group_id>> v;
+  for (const auto& d : out)
+    if ((d.m.hdr.type & cl::reg_memb_mess) && d.m.hdr.sender == group)
+      v.push_back({d.m.groups, d.m.membership.gid});
+  return v;
+}
+
+// Two daemons merge, holding different tables, and the next change comes before the
+// announcements: the join delivered meanwhile is applied to tables that differ, so the views it
+// makes must not share an id.
+TEST(groups, views_made_after_an_aborted_exchange_never_share_an_id) {
+  harness a(d1), b(d2);
+  boot_alone(a, ring_id{d1, 1});
+  boot_alone(b, ring_id{d2, 1});
+  a.g.open_session(session_id{1}, "#a#d1", true);
+  a.g.open_session(session_id{2}, "#x#d1", true);
+  b.g.open_session(session_id{1}, "#b#d2", true);
+  a.op(d1, wire::group_msg_kind::join, "#a#d1", "g");
+  b.op(d2, wire::group_msg_kind::join, "#b#d2", "g");
+  take(a.g);
+  take(b.g);
+  ring_id r{d1, 5}, r2{d1, 6};
+  for (auto* h : {&a, &b}) {
+    h->config(configuration::kind::transitional, r, {h->self});
+    h->config(configuration::kind::regular, r, {d1, d2});
+    take(h->g);
+    h->op(d1, wire::group_msg_kind::join, "#x#d1", "g");  // held: the exchange runs
+    h->config(configuration::kind::transitional, r2, {d1, d2});
+  }
+  auto va = views_of(take(a.g), "g"), vb = views_of(take(b.g), "g");
+  ASSERT_FALSE(va.empty());
+  ASSERT_FALSE(vb.empty());
+  for (const auto& [ma, ga] : va)
+    for (const auto& [mb, gb] : vb)
+      if (ma != mb) {
+        EXPECT_FALSE(ga == gb) << "one id for two memberships";
+      }
+}
+
+// Two rings merge; in its transitional configuration each side delivers a join its old ring
+// ordered. The two transitional configurations share the new ring id but not their views.
+TEST(groups, transitional_views_of_two_merging_rings_have_different_ids) {
+  harness a(d1), b(d2);
+  boot_alone(a, ring_id{d1, 1});
+  boot_alone(b, ring_id{d2, 1});
+  a.g.open_session(session_id{1}, "#a#d1", true);
+  b.g.open_session(session_id{1}, "#b#d2", true);
+  ring_id r{d1, 5};
+  a.config(configuration::kind::transitional, r, {d1});
+  b.config(configuration::kind::transitional, r, {d2});
+  a.op(d1, wire::group_msg_kind::join, "#a#d1", "g");
+  b.op(d2, wire::group_msg_kind::join, "#b#d2", "g");
+  auto va = views_of(take(a.g), "g"), vb = views_of(take(b.g), "g");
+  ASSERT_EQ(va.size(), 1u);
+  ASSERT_EQ(vb.size(), 1u);
+  EXPECT_FALSE(va[0].second == vb[0].second);
+}
+
+// A group only one side had is unchanged for that side but new for the other: after the merge
+// every daemon must hold it under one id, the one its members were told.
+TEST(groups, after_a_merge_every_daemon_holds_a_group_under_the_same_id) {
+  harness a(d1), b(d2);
+  boot_alone(a, ring_id{d1, 1});
+  boot_alone(b, ring_id{d2, 1});
+  a.g.open_session(session_id{1}, "#a#d1", true);
+  a.op(d1, wire::group_msg_kind::join, "#a#d1", "g");
+  take(a.g);
+  ring_id r{d1, 5};
+  a.config(configuration::kind::transitional, r, {d1});
+  b.config(configuration::kind::transitional, r, {d2});
+  merge({&a, &b}, r, {d1, d2});
+  auto ga = a.g.find("g"), gb = b.g.find("g");
+  ASSERT_TRUE(ga && gb);
+  EXPECT_TRUE(ga->gid == gb->gid);
+  EXPECT_EQ(ga->members, gb->members);
+  auto told = views_of(take(a.g), "g");
+  ASSERT_FALSE(told.empty());
+  EXPECT_TRUE(told.back().second == ga->gid);
+}
+
+// d1 and d2 split; on each side the exchange is cut short, so both still name the ring they
+// shared as the last one whose exchange completed; then they merge. They came from different
+// configurations (and a's side delivered a message b never saw): different vs-sets.
+TEST(groups, vs_sets_group_members_by_the_configuration_their_daemon_came_from) {
+  harness a(d1), b(d2);
+  ring_id p{d1, 1};
+  for (auto* h : {&a, &b}) h->config(configuration::kind::transitional, p, {h->self});
+  merge({&a, &b}, p, {d1, d2});
+  a.g.open_session(session_id{1}, "#a#d1", true);
+  b.g.open_session(session_id{1}, "#b#d2", true);
+  for (auto* h : {&a, &b}) {
+    h->op(d1, wire::group_msg_kind::join, "#a#d1", "g");
+    h->op(d2, wire::group_msg_kind::join, "#b#d2", "g");
+    take(h->g);
+  }
+  ring_id ra{d1, 2}, rb{d2, 2}, r{d1, 3};
+  a.config(configuration::kind::transitional, ra, {d1});
+  a.config(configuration::kind::regular, ra, {d1});
+  a.data(d1, "#a#d1", {"g"}, "only on d1's side");  // held, then applied when ra ends
+  b.config(configuration::kind::transitional, rb, {d2});
+  b.config(configuration::kind::regular, rb, {d2});
+  a.config(configuration::kind::transitional, r, {d1});
+  b.config(configuration::kind::transitional, r, {d2});
+  take(a.g);
+  take(b.g);
+  merge({&a, &b}, r, {d1, d2});
+  auto na = take(a.g);
+  ASSERT_FALSE(na.empty());
+  const auto& view = na.back().m;
+  ASSERT_TRUE(view.hdr.type & cl::reg_memb_mess);
+  EXPECT_EQ(view.membership.vs_sets.size(), 2u);
+}
+
 TEST(groups, forged_or_malformed_ring_payloads_are_counted_not_applied) {
   harness h(d1);
   boot_alone(h, ring_id{d1, 1});
