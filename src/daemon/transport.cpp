@@ -30,7 +30,10 @@ void grow_buffers(int fd) {
 
 udp_transport::udp_transport(asio::io_context& io, core::node_id self, std::vector<peer> peers)
     : self_(self), peers_(std::move(peers)), socket_(io) {
-  for (const auto& p : peers_) by_address_[key(p.endpoint)] = p.id;
+  for (const auto& p : peers_) {
+    by_address_[key(p.endpoint)] = p.id;
+    endpoints_[p.id.value] = p.endpoint;
+  }
   receive_buffers_.resize(batch_max * datagram_bytes_max);
 }
 
@@ -139,17 +142,15 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
 void udp_transport::send(const std::vector<core::outgoing_packet>& packets) {
   for (const auto& p : packets) {
     if (p.to) {
-      for (const auto& peer : peers_) {
-        if (peer.id == *p.to) pending_.push_back({peer.endpoint, p.bytes});
+      if (auto it = endpoints_.find(p.to->value); it != endpoints_.end()) {
+        pending_.push_back({it->second, p.bytes});
       }
     } else if (multicast_) {
       pending_.push_back({*multicast_, p.bytes});
     } else if (p.group) {
       for (auto id : *p.group) {
-        if (id == self_) continue;
-        for (const auto& peer : peers_) {
-          if (peer.id == id) pending_.push_back({peer.endpoint, p.bytes});
-        }
+        auto it = endpoints_.find(id.value);
+        if (id != self_ && it != endpoints_.end()) pending_.push_back({it->second, p.bytes});
       }
     }
   }
