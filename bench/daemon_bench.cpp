@@ -6,16 +6,24 @@
 //     behind than the daemon's per-session queue allows.
 //   latency: one member sends a message, waits until it comes back, and sends the next (one
 //     message outstanding); prints p50/p99 of that round trip.
+//   floor: what this machine allows, with no daemon at all: the round trip of 100 bytes
+//     between two processes over a Unix socket (a client and its daemon: two wake-ups), and
+//     one rotation of 100 bytes around three processes over UDP on 127.0.0.1 (a token
+//     rotation among three daemons: three wake-ups). AGREED latency cannot beat the first;
+//     SAFE latency cannot beat the sum.
 // Prints one line of `key=value` pairs; bench/daemon_bench.sh turns them into a table.
 // Uses blocking sockets and one thread per connection; the figures are the daemons', the client
 // is kept cheap (large reads, no copies beyond parsing).
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -138,7 +146,7 @@ struct options {
   std::size_t size = 1000;
   std::size_t count = 100000;
   std::size_t window = 800;  // below MaxSessionMessages (1000): no member is ever cut off
-  std::size_t stalled = 0;  // extra members that join and never read (slow-reader check)
+  std::size_t stalled = 0;   // extra members that join and never read (slow-reader check)
 };
 
 int throughput(const options& o) {
@@ -252,6 +260,93 @@ int latency(const options& o) {
   return 0;
 }
 
+double percentile(std::vector<double>& v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, std::size_t(p * double(v.size())))];
+}
+
+// Echoes 100-byte messages from `in` to `out` until `in` closes; runs in a child process.
+[[noreturn]] void relay(int in, int out, bool datagram, const sockaddr_in* to) {
+  char b[100];
+  for (;;) {
+    ssize_t r = ::read(in, b, sizeof b);
+    if (r <= 0) ::_exit(0);
+    if (datagram) {
+      ::sendto(out, b, std::size_t(r), 0, reinterpret_cast<const sockaddr*>(to), sizeof *to);
+    } else if (::write(out, b, std::size_t(r)) != r) {
+      ::_exit(1);
+    }
+  }
+}
+
+int floor_mode(const options& o) {
+  const std::size_t rounds = o.count;
+  char b[100] = {};
+  // Two processes, a Unix stream socket, one message outstanding.
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) throw std::runtime_error("socketpair");
+  pid_t echo = ::fork();
+  if (echo == 0) {
+    ::close(sv[0]);
+    relay(sv[1], sv[1], false, nullptr);
+  }
+  ::close(sv[1]);
+  conn c;
+  c.fd = sv[0];
+  std::vector<double> unix_us;
+  for (std::size_t i = 0; i < rounds + 100; ++i) {
+    auto t0 = clock_type::now();
+    c.write_all(b, sizeof b);
+    std::size_t got = 0;
+    while (got < sizeof b) {
+      ssize_t r = ::read(sv[0], b + got, sizeof b - got);
+      if (r <= 0) throw std::runtime_error("echo process died");
+      got += std::size_t(r);
+    }
+    if (i >= 100)
+      unix_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  }
+  ::close(sv[0]);
+  ::waitpid(echo, nullptr, 0);
+
+  // Three processes in a UDP ring on 127.0.0.1: this one, then two relays.
+  int fds[3];
+  sockaddr_in addrs[3];
+  for (int i = 0; i < 3; ++i) {
+    fds[i] = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fds[i] < 0 || ::bind(fds[i], reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fds[i], reinterpret_cast<sockaddr*>(&addrs[i]), &len) != 0) {
+      throw std::runtime_error("cannot bind a UDP socket on 127.0.0.1");
+    }
+  }
+  pid_t relays[2];
+  for (int i = 1; i < 3; ++i) {
+    relays[i - 1] = ::fork();
+    if (relays[i - 1] == 0) relay(fds[i], fds[i], true, &addrs[(i + 1) % 3]);
+  }
+  std::vector<double> ring_us;
+  for (std::size_t i = 0; i < rounds + 100; ++i) {
+    auto t0 = clock_type::now();
+    ::sendto(fds[0], b, sizeof b, 0, reinterpret_cast<sockaddr*>(&addrs[1]), sizeof addrs[1]);
+    if (::read(fds[0], b, sizeof b) <= 0) throw std::runtime_error("relay process died");
+    if (i >= 100)
+      ring_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  }
+  for (pid_t r : relays) ::kill(r, SIGTERM);
+  for (pid_t r : relays) ::waitpid(r, nullptr, 0);
+  for (int fd : fds) ::close(fd);
+  std::printf(
+      "mode=floor count=%zu unix_round_trip_p50_us=%.1f unix_round_trip_p99_us=%.1f "
+      "udp_rotation3_p50_us=%.1f udp_rotation3_p99_us=%.1f\n",
+      rounds, percentile(unix_us, 0.5), percentile(unix_us, 0.99), percentile(ring_us, 0.5),
+      percentile(ring_us, 0.99));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -280,9 +375,17 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
-                   "[--mode throughput|latency] [--service agreed|safe|fifo] [--size BYTES] "
+                   "[--mode throughput|latency|floor] [--service agreed|safe|fifo] [--size BYTES] "
                    "[--count N] [--window N] [--stalled N]\n");
       return a == "--help" ? 0 : 2;
+    }
+  }
+  if (o.mode == "floor") {
+    try {
+      return floor_mode(o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "daemon_bench: %s\n", e.what());
+      return 1;
     }
   }
   if (o.endpoints.empty()) {

@@ -11,7 +11,12 @@ build/bench/daemon_bench (the client side, one process, one thread per connectio
   - memory with a client that stops reading: RSS before and after a 1 KB flood, and whether the
     daemon cut the reader off (it must, at MaxSessionMessages).
 The baseline column is the same run through a single daemon (no ring hops), measured in the
-same script; the goals are issue 4's. Usage: bench/daemon_bench.py [--build build] [--quick]
+same script; the goals are issue 4's. A first line measures the machine's floor with no daemon
+at all (`daemon_bench --mode floor`): a 100-byte round trip between two processes over a Unix
+socket (what a client-daemon round trip costs in wake-ups alone) and one rotation around three
+processes over UDP (what a token rotation costs). AGREED latency cannot beat the first figure
+and SAFE latency cannot beat their sum; on a virtual machine whose idle CPUs halt, each wake-up
+of an idle CPU costs tens of microseconds, and these two figures show how many. Usage: bench/daemon_bench.py [--build build] [--quick]
 """
 
 import argparse
@@ -135,6 +140,15 @@ def main():
     scale = 0.1 if a.quick else 1.0
     rounds = int(5000 * scale)
     print(f"chorusd, 3 daemons on 127.0.0.1-3 vs a single daemon (baseline); {os.cpu_count()} cores")
+    out = subprocess.run([os.path.join(a.build, "bench", "daemon_bench"), "--mode", "floor",
+                          "--count", str(rounds)], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        sys.exit(f"daemon_bench --mode floor failed:\n{out.stderr}")
+    f = dict(kv.split("=", 1) for kv in out.stdout.split())
+    print(f"machine floor, no daemon: process round trip over a Unix socket p50 "
+          f"{float(f['unix_round_trip_p50_us']):.1f} µs (p99 {float(f['unix_round_trip_p99_us']):.1f}), "
+          f"rotation around 3 processes over UDP p50 {float(f['udp_rotation3_p50_us']):.1f} µs "
+          f"(p99 {float(f['udp_rotation3_p99_us']):.1f})")
     print(f"{'service':<7} {'size':>6} | {'msg/s':>9} {'MB/s':>7} {'p50 µs':>7} {'p99 µs':>7} "
           f"{'CPU µs/msg':>10} {'RSS MiB':>7} | {'1 daemon msg/s':>14} {'p50 µs':>7}")
     for service in ("agreed", "safe"):

@@ -1,0 +1,142 @@
+// transport_test.cpp — the UDP transport between real sockets on 127.0.0.1.
+#include "daemon/transport.hpp"
+
+#include <gtest/gtest.h>
+
+#include "wire/packet.hpp"
+
+namespace chorus::daemon {
+namespace {
+
+using asio::ip::udp;
+
+// Ports the kernel just handed out, so two transports can name each other before binding.
+std::vector<std::uint16_t> free_ports(std::size_t n) {
+  asio::io_context io;
+  std::vector<udp::socket> held;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < n; ++i) {
+    held.emplace_back(io, udp::endpoint(asio::ip::address_v4::loopback(), 0));
+    ports.push_back(held.back().local_endpoint().port());
+  }
+  return ports;
+}
+
+struct received {
+  core::node_id from;
+  wire::packet_type type;
+};
+
+struct two_daemons : ::testing::Test {
+  asio::io_context io;
+  std::vector<udp_transport::peer> peers;
+  std::unique_ptr<udp_transport> a, b;
+  std::vector<received> at_b;
+  int batches_at_b = 0;
+
+  void SetUp() override {
+    auto ports = free_ports(2);
+    for (std::uint32_t i = 0; i < 2; ++i) {
+      peers.push_back(
+          {core::node_id{i}, udp::endpoint(asio::ip::address_v4::loopback(), ports[i])});
+    }
+    auto ta = udp_transport::open(io, core::node_id{0}, peers, std::nullopt);
+    auto tb = udp_transport::open(io, core::node_id{1}, peers, std::nullopt);
+    ASSERT_TRUE(ta.ok()) << ta.error().message();
+    ASSERT_TRUE(tb.ok()) << tb.error().message();
+    a = std::move(*ta);
+    b = std::move(*tb);
+    a->start([](core::node_id, util::shared_bytes) {}, [] {});
+    b->start(
+        [this](core::node_id from, util::shared_bytes d) {
+          auto h = wire::decode_header(d.span());
+          ASSERT_TRUE(h.ok());
+          at_b.push_back({from, h->type});
+        },
+        [this] { ++batches_at_b; });
+  }
+
+  void run_until(std::size_t n) {
+    for (int i = 0; i < 2000 && at_b.size() < n; ++i) io.run_one_for(std::chrono::milliseconds(5));
+  }
+};
+
+util::shared_bytes token_bytes() {
+  wire::token t;
+  t.hdr = {wire::protocol_version, wire::packet_type::token, core::node_id{0}, {}};
+  util::byte_vector out;
+  wire::encode(t, out);
+  return util::shared_bytes(std::move(out));
+}
+
+util::shared_bytes data_bytes(std::uint64_t seq) {
+  util::byte_vector out;
+  wire::data_packet_builder bld(
+      out, {wire::protocol_version, wire::packet_type::data, core::node_id{0}, {}}, {},
+      wire::seq_t{seq});
+  bld.finish();
+  return util::shared_bytes(std::move(out));
+}
+
+TEST_F(two_daemons, DeliversDatagramsWithTheSendersNodeId) {
+  a->send({{core::node_id{1}, data_bytes(1)}});
+  run_until(1);
+  ASSERT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(at_b[0].from, core::node_id{0});
+  EXPECT_EQ(at_b[0].type, wire::packet_type::data);
+  EXPECT_EQ(a->stats().datagrams_sent, 1u);
+  EXPECT_EQ(b->stats().datagrams_received, 1u);
+}
+
+// The Accelerated Ring sends a small burst right after its token. Handled in that order, the
+// token would find its data missing and lower the aru, which costs SAFE messages two more
+// rotations; a batch's tokens are therefore handled after its data.
+TEST_F(two_daemons, HandlesABatchsTokenAfterItsData) {
+  a->send({{core::node_id{1}, token_bytes()},
+           {std::nullopt, data_bytes(1),
+            std::make_shared<std::vector<core::node_id>>(std::vector{core::node_id{1}})},
+           {core::node_id{1}, data_bytes(2)}});
+  run_until(3);
+  ASSERT_EQ(at_b.size(), 3u);
+  ASSERT_EQ(batches_at_b, 1) << "the three datagrams were not read in one batch";
+  EXPECT_EQ(at_b[0].type, wire::packet_type::data);
+  EXPECT_EQ(at_b[1].type, wire::packet_type::data);
+  EXPECT_EQ(at_b[2].type, wire::packet_type::token);
+}
+
+TEST_F(two_daemons, FansARingPacketOutToEveryOtherMember) {
+  // The group names both daemons; the sender never sends to itself.
+  a->send({{std::nullopt, data_bytes(1),
+            std::make_shared<std::vector<core::node_id>>(
+                std::vector{core::node_id{0}, core::node_id{1}})}});
+  run_until(1);
+  io.run_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(a->stats().datagrams_sent, 1u);
+}
+
+TEST_F(two_daemons, DropsDatagramsFromAddressesThatAreNoDaemon) {
+  udp::socket stranger(io, udp::endpoint(asio::ip::address_v4::loopback(), 0));
+  auto d = data_bytes(1);
+  stranger.send_to(asio::buffer(d.data(), d.size()), peers[1].endpoint);
+  a->send({{core::node_id{1}, data_bytes(2)}});
+  run_until(1);
+  io.run_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(at_b[0].from, core::node_id{0});
+  EXPECT_EQ(b->stats().unknown_sender, 1u);
+}
+
+TEST(udp_transport, RefusesAnAddressItCannotBind) {
+  asio::io_context io;
+  // 198.18.0.1 (a benchmarking range) is not an address of this host outside a test namespace.
+  std::vector<udp_transport::peer> peers{
+      {core::node_id{0}, udp::endpoint(asio::ip::make_address_v4("198.18.0.1"), 4803)}};
+  auto t = udp_transport::open(io, core::node_id{0}, peers, std::nullopt);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message().find("cannot bind UDP 198.18.0.1:4803"), std::string::npos)
+      << t.error().message();
+}
+
+}  // namespace
+}  // namespace chorus::daemon
