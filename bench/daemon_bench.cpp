@@ -5,7 +5,8 @@
 //     messages in flight (sent, not yet back at its own member), so no reader is ever further
 //     behind than the daemon's per-session queue allows.
 //   latency: one member sends a message, waits until it comes back, and sends the next (one
-//     message outstanding); prints p50/p99 of that round trip.
+//     message outstanding); prints p50/p99 of that round trip. With --gap-us, it pauses that
+//     long between rounds: sporadic traffic, which finds the ring idle.
 //   floor: what this machine allows, with no daemon at all: the round trip of 100 bytes
 //     between two processes over a Unix socket (a client and its daemon: two wake-ups), and
 //     one rotation of 100 bytes around three processes over UDP on 127.0.0.1 (a token
@@ -147,6 +148,7 @@ struct options {
   std::size_t count = 100000;
   std::size_t window = 800;  // below MaxSessionMessages (1000): no member is ever cut off
   std::size_t stalled = 0;   // extra members that join and never read (slow-reader check)
+  std::size_t gap_us = 0;    // latency: pause between rounds (sporadic traffic; 0: back to back)
 };
 
 int throughput(const options& o) {
@@ -239,6 +241,7 @@ int latency(const options& o) {
   std::vector<double> us;
   us.reserve(o.count);
   for (std::size_t i = 0; i < o.count + 100; ++i) {
+    if (o.gap_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(o.gap_us));
     std::int64_t t0 = now_ns();
     c.write_all(f.data(), f.size());
     for (;;) {
@@ -370,13 +373,15 @@ int main(int argc, char** argv) {
       o.count = std::stoul(val());
     } else if (a == "--stalled") {
       o.stalled = std::stoul(val());
+    } else if (a == "--gap-us") {
+      o.gap_us = std::stoul(val());
     } else if (a == "--window") {
       o.window = std::stoul(val());
     } else {
       std::fprintf(stderr,
                    "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
                    "[--mode throughput|latency|floor] [--service agreed|safe|fifo] [--size BYTES] "
-                   "[--count N] [--window N] [--stalled N]\n");
+                   "[--count N] [--window N] [--stalled N] [--gap-us N]\n");
       return a == "--help" ? 0 : 2;
     }
   }

@@ -42,6 +42,7 @@ struct options {
   std::uint32_t window_personal = 256;
   std::uint32_t window_accelerated = 64;
   std::uint32_t token_hold_us = 0;
+  std::uint32_t park_after_idle_visits = 1;
   std::uint32_t token_retransmit_us = 5000;
   // call node::check_invariants() after every call (does not change the trace)
   bool node_invariants = cluster_options{}.check_node_invariants;
@@ -143,6 +144,8 @@ void visit_options(F&& f) {
   f("window-personal", &options::window_personal, "core: packets per token visit");
   f("window-accelerated", &options::window_accelerated, "core: packets sent after the token");
   f("token-hold-us", &options::token_hold_us, "core: idle token parking time, microseconds");
+  f("park-after-idle-visits", &options::park_after_idle_visits,
+    "core: idle visits before the token parks (the daemon uses 16)");
   f("token-retransmit-us", &options::token_retransmit_us, "core: token retransmit timeout (us)");
   f("node-invariants", &options::node_invariants, "call node::check_invariants() after every call");
   visit_membership_options(f);

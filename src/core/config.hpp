@@ -88,6 +88,7 @@ struct config {
   // Park only after this many idle visits in a row: a ring that was just busy keeps the token
   // moving for a few rotations, so a client that answers a delivery within that time finds the
   // token on its way instead of parked (latency with one message outstanding). 1: park at once.
+  // The daemon that stamped the last message parks it at once regardless (docs/protocol.md).
   std::uint32_t park_after_idle_visits = 1;
 };
 

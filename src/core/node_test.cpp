@@ -179,6 +179,38 @@ TEST(node, safe_message_is_delivered_only_once_every_daemon_holds_it) {
   }
 }
 
+// Idle parking (config::park_after_idle_visits): the token of an idle ring parks at the daemon
+// that sent last, so that daemon's next message is ordered at once instead of waiting for the
+// token to come round (latency of a lone sender).
+config& parks_late(config& c) {
+  c.token_hold = 4ms;
+  c.park_after_idle_visits = 16;
+  return c;
+}
+
+TEST(node, an_idle_token_parks_at_the_last_sender) {
+  cluster c(3, [](config& cfg) { parks_late(cfg); });
+  c.submit(2, service::agreed, bytes_of("first"));
+  c.run_until([&] { return c.all_delivered(1); });
+  c.run_until([] { return false; }, 100);  // 1 ms: the ring goes idle
+  c.submit(2, service::agreed, bytes_of("second"));
+  // The next tick orders and delivers it at its sender: no datagram has to arrive first.
+  c.run_until([&] { return c.delivered(2).size() == 2; }, 1);
+  EXPECT_EQ(c.delivered(2).size(), 2u);
+  c.run_until([&] { return c.all_delivered(2); });
+  EXPECT_TRUE(c.all_delivered(2));
+}
+
+TEST(node, a_safe_message_is_stable_everywhere_before_its_sender_parks_the_token) {
+  // Data ahead of the token, so the aru is never lowered and the sender knows the message is
+  // stable after one rotation, a rotation before the others do.
+  cluster c(3, [](config& cfg) { parks_late(cfg).window_accelerated = 0; });
+  c.submit(2, service::safe, bytes_of("safe"));
+  // Well within one token hold (4 ms = 400 steps): no member waits for a parked token.
+  c.run_until([&] { return c.all_delivered(1); }, 300);
+  EXPECT_TRUE(c.all_delivered(1));
+}
+
 TEST(node, small_messages_share_packets_and_large_ones_are_fragmented) {
   cluster c(2);
   for (int i = 0; i < 100; ++i) c.submit(1, service::agreed, bytes_of(std::string(10, 'a')));

@@ -95,6 +95,7 @@ void ring::store(seq_t s, util::shared_bytes bytes, wire::data_packet p) {
   stored_packet sp;
   sp.origin = p.hdr.sender;
   sp.needs_safe = completes_safe(p);
+  if (sp.needs_safe) last_safe_stored_ = std::max(last_safe_stored_, s);
   sp.items = std::move(p.items);
   sp.bytes = std::move(bytes);
   window_.insert(s, std::move(sp));
@@ -120,6 +121,7 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
   park_until_.reset();
 
   const seq_t received_aru = t.aru;
+  const seq_t safe_before = safe_upto_;
   const std::uint32_t fcc_others = saturating_sub(t.fcc, sent_count_);
   // Flow control (Totem §3.5): the global window is shared by everyone's sends of the last
   // rotation, the personal window bounds one visit, and the ring never runs further ahead of
@@ -158,7 +160,15 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
   const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq && safe_upto_ == t.seq &&
                     delivered_upto_ == t.seq && !has_queued();
   idle_visits_ = idle ? idle_visits_ + 1 : 0;
-  pass_token(t, fresh, idle && may_park && idle_visits_ >= cfg_.park_after_idle_visits, now);
+  // An idle token parks where it is after park_after_idle_visits idle visits, or at once at
+  // the daemon that stamped the last message (nobody sent since): its next message is then
+  // ordered without waiting for the token. Not while another member may still wait for this
+  // token to learn a SAFE message is stable: that took our previous visit's aru.
+  const bool last_sender = last_stamped_ != seq_t{0} && t.seq == last_stamped_;
+  const bool park = idle && may_park &&
+                    (idle_visits_ >= cfg_.park_after_idle_visits ||
+                     (last_sender && last_safe_stored_ <= safe_before));
+  pass_token(t, fresh, park, now);
 }
 
 std::uint32_t ring::queued_packets() const noexcept {
@@ -204,6 +214,7 @@ std::vector<util::shared_bytes> ring::broadcast_new(wire::token& t, std::uint32_
     window_.erase(s);
     store(s, bytes, std::move(decoded).value());
     t.seq = s;
+    last_stamped_ = s;
     fresh.push_back(std::move(bytes));
     ++stats_.packets_sent;
   }

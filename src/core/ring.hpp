@@ -126,7 +126,9 @@ class ring {
   std::uint64_t last_rotation_ = 0;  // highest rotation processed (R4)
   seq_t sent_aru_{0};                // the token's aru as we passed it last time
   seq_t sent_seq_{0};                // the token's seq as we passed it last time
-  std::uint32_t idle_visits_ = 0;     // consecutive visits with nothing to do (parking)
+  std::uint32_t idle_visits_ = 0;    // consecutive visits with nothing to do (parking)
+  seq_t last_stamped_{0};            // the last seq we assigned (0: none in this ring)
+  seq_t last_safe_stored_{0};        // the highest stored packet that completes a SAFE message
   std::uint32_t sent_count_ = 0;     // packets we broadcast on our last visit (our part of fcc)
   std::uint32_t sent_backlog_ = 0;   // our queued packets as we reported them (part of backlog)
   util::shared_bytes sent_token_;    // the token as we passed it, for retransmission
