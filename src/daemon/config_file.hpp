@@ -81,7 +81,7 @@ struct file_config {
   bool dangerous_monitor = false;
   std::string socket_port_reuse = "AUTO";  // AUTO ON OFF
   std::string runtime_dir;  // Chorus: per-daemon state directory; "%n" = daemon name (caller)
-  std::string unix_socket_dir = "/tmp";  // Chorus `UnixSocketDir = path`: socket <dir>/<port>
+  std::string unix_socket_dir = "/tmp";  // Chorus `UnixSocketDir`: socket <dir>/<port>; "%n" too
   std::string daemon_user, daemon_group;
   // Upper case. Setting either list drops the implicit NULL (spec §8.1).
   std::vector<std::string> allowed_auth_methods{"NULL"}, required_auth_methods;

@@ -112,6 +112,12 @@ util::result<std::unique_ptr<server>> server::create(asio::io_context& io, serve
   if (auto st = core::validate(cfg); !st.ok()) return st;
   auto transport = udp_transport::open(io, cfg.self, peers, multicast);
   if (!transport) return transport.error();
+  if (multicast) {
+    spdlog::info("reaching the other daemons by IP multicast to {}:{}",
+                 multicast->address().to_string(), multicast->port());
+  } else {
+    spdlog::info("reaching the other daemons by unicast ({} peers)", peers.size() - 1);
+  }
   std::unique_ptr<server> s(new server(io, std::move(opt), cfg, std::move(*transport)));
   if (auto st = s->listen(); !st.ok()) return st;
   return s;
@@ -159,7 +165,11 @@ util::status server::listen() {
                         "cannot listen on TCP " + ep.address().to_string() + ":" +
                             std::to_string(port) + ": " + ec.message());
   }
-  unix_path_ = opt_.conf.unix_socket_dir + "/" + std::to_string(port);
+  unix_path_ = replace_all(opt_.conf.unix_socket_dir, "%n", opt_.daemon_name) + "/" +
+               std::to_string(port);
+  if (std::error_code dir_ec; opt_.conf.unix_socket_dir.find("%n") != std::string::npos) {
+    std::filesystem::create_directories(std::filesystem::path(unix_path_).parent_path(), dir_ec);
+  }
   ::unlink(unix_path_.c_str());
   unix_.open(asio::local::stream_protocol(), ec);
   if (!ec) unix_.bind(asio::local::stream_protocol::endpoint(unix_path_), ec);

@@ -148,6 +148,10 @@ class Cluster:
 
     # ---- processes ----
 
+    def command(self, i: int) -> list[str]:
+        """The command line that starts d<i> (a subclass may wrap it, in a namespace say)."""
+        return [str(self.binary), "-c", str(self.conf), "-n", self.name(i)]
+
     def alive(self, i: int) -> bool:
         p = self.procs.get(i)
         return p is not None and p.poll() is None
@@ -163,7 +167,7 @@ class Cluster:
                       .encode())
             log.flush()
             self.procs[i] = subprocess.Popen(
-                [str(self.binary), "-c", str(self.conf), "-n", self.name(i)],
+                self.command(i),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
                 start_new_session=True)
         if wait:
@@ -319,8 +323,13 @@ class ClusterTestCase(unittest.TestCase):
     daemons = 1
 
     @classmethod
+    def make_cluster(cls) -> Cluster:
+        """The cluster the class's tests share (a subclass may place it elsewhere)."""
+        return Cluster(cls.daemons)
+
+    @classmethod
     def setUpClass(cls) -> None:
-        cls.cluster = Cluster(cls.daemons)
+        cls.cluster = cls.make_cluster()
         try:
             cls.cluster.start_all()
             if cls.daemons > 1:
