@@ -165,8 +165,8 @@ util::status server::listen() {
                         "cannot listen on TCP " + ep.address().to_string() + ":" +
                             std::to_string(port) + ": " + ec.message());
   }
-  unix_path_ = replace_all(opt_.conf.unix_socket_dir, "%n", opt_.daemon_name) + "/" +
-               std::to_string(port);
+  unix_path_ =
+      replace_all(opt_.conf.unix_socket_dir, "%n", opt_.daemon_name) + "/" + std::to_string(port);
   if (std::error_code dir_ec; opt_.conf.unix_socket_dir.find("%n") != std::string::npos) {
     std::filesystem::create_directories(std::filesystem::path(unix_path_).parent_path(), dir_ec);
   }
@@ -232,10 +232,10 @@ void server::accept_tcp() {
       auto remote = s.remote_endpoint(ignored);
       add_session(asio::generic::stream_protocol::socket(std::move(s)),
                   remote.address().to_string() + ":" + std::to_string(remote.port()));
+      accept_tcp();
     } else {
-      spdlog::warn("TCP accept: {}", ec.message());
+      accept_failed("TCP", ec, [this] { accept_tcp(); });
     }
-    accept_tcp();
   });
 }
 
@@ -244,14 +244,40 @@ void server::accept_unix() {
     if (stopped_) return;
     if (!ec) {
       add_session(asio::generic::stream_protocol::socket(std::move(s)), unix_path_);
+      accept_unix();
     } else {
-      spdlog::warn("Unix socket accept: {}", ec.message());
+      accept_failed("Unix socket", ec, [this] { accept_unix(); });
     }
-    accept_unix();
+  });
+}
+
+void server::accept_failed(const char* what, const asio::error_code& ec,
+                           std::function<void()> again) {
+  // Out of descriptors or memory, the connection stays in the listen queue and accept() would
+  // fail again at once: wait a little (sessions may close meanwhile) instead of spinning.
+  const bool exhausted = ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                         ec == asio::error::no_memory || ec.value() == ENFILE;
+  if (!exhausted) {
+    spdlog::warn("{} accept: {}", what, ec.message());
+    again();
+    return;
+  }
+  if (!accept_exhausted_) {
+    spdlog::warn("{} accept: {} ({} sessions); new clients wait until some close", what,
+                 ec.message(), sessions_.size());
+    accept_exhausted_ = true;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+  timer->async_wait([this, timer, again = std::move(again)](const asio::error_code& e) {
+    if (!e && !stopped_) again();
   });
 }
 
 void server::add_session(asio::generic::stream_protocol::socket socket, std::string peer) {
+  if (accept_exhausted_) {
+    spdlog::info("accepting clients again ({} sessions)", sessions_.size());
+    accept_exhausted_ = false;
+  }
   if (sessions_.size() >= opt_.sessions_max) {
     spdlog::warn("refusing a client from {}: {} sessions already", peer, sessions_.size());
     std::byte b{static_cast<std::uint8_t>(cl::reject_quota)};

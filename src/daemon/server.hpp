@@ -12,6 +12,7 @@
 
 #include <asio.hpp>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,8 @@ struct server_options {
   file_config conf;
   std::string source;       // where the configuration came from, for logs
   std::string daemon_name;  // which entry of conf is this daemon
+  // Spread's quota. It also keeps every group under Spread's 3,122 local members
+  // (MAX_LOCAL_GROUP_MEMBERS), so the REJECT for a join beyond that never arises.
   std::size_t sessions_max = 997;
   session_limits limits;
   core::duration token_hold = std::chrono::microseconds(500);
@@ -66,6 +69,7 @@ class server : public session_host {
   util::status listen();
   void accept_tcp();
   void accept_unix();
+  void accept_failed(const char* what, const asio::error_code& ec, std::function<void()> again);
   void add_session(asio::generic::stream_protocol::socket socket, std::string peer);
   void request_pump();
   void pump();
@@ -86,6 +90,7 @@ class server : public session_host {
   asio::local::stream_protocol::acceptor unix_;
   std::string unix_path_;
   asio::steady_timer timer_;
+  bool accept_exhausted_ = false;          // accept() failed for want of descriptors or memory
   std::optional<core::time_point> armed_;  // when timer_ fires, if it is waiting
   asio::signal_set signals_;
 

@@ -286,7 +286,12 @@ void session::write_more() {
                       if (ec) {
                         if (self->state_ == state::open) {
                           self->fail("write error: " + ec.message());
+                        } else if (self->state_ == state::closing) {
+                          self->finish();  // the host already knows (reject)
                         } else {
+                          // A client gone in the middle of its handshake: the host must still
+                          // forget the session and free its name.
+                          self->host_.closed(*self, false, "write error: " + ec.message());
                           self->finish();
                         }
                         return;

@@ -63,7 +63,7 @@ class udp_transport {
 
   core::node_id self_;
   std::vector<peer> peers_;
-  std::unordered_map<std::uint64_t, core::node_id> by_address_;  // ip << 16 | port
+  std::unordered_map<std::uint64_t, core::node_id> by_address_;           // ip << 16 | port
   std::unordered_map<std::uint32_t, asio::ip::udp::endpoint> endpoints_;  // by node id
   std::optional<asio::ip::udp::endpoint> multicast_;
   asio::ip::udp::socket socket_;

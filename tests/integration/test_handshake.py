@@ -1,12 +1,14 @@
 """test_handshake.py — the connect handshake of one chorusd against the spec
 (shared/specs/spread-client-protocol.md §1.3–§1.6, §5.2): the exact accept bytes, every reject
-code in its position, generated names, segmented and stalled handshakes, TCP and Unix endpoints.
+code in its position, generated names, segmented and stalled handshakes, TCP and Unix endpoints;
+the session quota (997) and a daemon that runs out of file descriptors.
 
 Run alone: python3 -m unittest -v tests/integration/test_handshake.py
 """
 
 import os
 import re
+import resource
 import socket
 import sys
 import time
@@ -242,21 +244,120 @@ class Handshake(cluster.ClusterTestCase):
         for s in (t, u):
             self.assertEqual(s.receive(5).data, b"over unix")
 
-    def test_name_is_free_again_after_disconnect(self):
-        s = self.client(name="reuse")
-        s.disconnect()
-        # Upstream may refuse for a moment until the disconnect is processed (§11.11): retry.
-        deadline = time.monotonic() + 5
+    def test_a_client_gone_during_its_handshake_frees_its_name_and_slot(self):
+        """Regression: the auth list written to a client that had already closed failed, and
+        the session was dropped without telling the daemon: its name stayed taken and its
+        slot counted against the quota for ever."""
+        for _ in range(5):
+            sock = self.raw()
+            sock.sendall(sp.connect_message("ghost"))
+            sock.close()
+        s = self.connect_when_free("ghost")
+        self.assert_works(s)
+
+    def connect_when_free(self, name, timeout=5.0) -> sp.Session:
+        """Connects as `name`, polling while the daemon still holds it for a session that is
+        going away (it learns of closes asynchronously)."""
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                again = sp.connect(self.cluster.unix_path(1), "reuse")
-                break
+                s = sp.connect(self.cluster.unix_path(1), name)
+                self.addCleanup(s.close)
+                return s
             except sp.Rejected as e:
                 if e.code != sp.REJECT_NOT_UNIQUE or time.monotonic() > deadline:
                     raise
                 time.sleep(cluster.POLL_S)
-        self.addCleanup(again.close)
-        self.assert_works(again)
+
+    def test_name_is_free_again_after_disconnect(self):
+        s = self.client(name="reuse")
+        s.disconnect()
+        # Upstream may refuse for a moment until the disconnect is processed (§11.11).
+        self.assert_works(self.connect_when_free("reuse"))
+
+
+class SessionLimits(cluster.ClusterTestCase):
+    """A daemon of its own: these tests fill it with sessions."""
+
+    daemons = 1
+
+    def setUp(self):
+        super().setUp()
+        # Registered first, so it runs last: the next test starts once the daemon has closed
+        # every session of this one (each holds a descriptor).
+        pid = self.cluster.procs[1].pid
+        baseline = len(os.listdir(f"/proc/{pid}/fd"))
+        self.addCleanup(self.wait_descriptors, pid, baseline)
+        # 997 sessions need more descriptors than the usual soft limit of 1024 leaves us.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096:
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+            want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+    @staticmethod
+    def wait_descriptors(pid, most, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while len(os.listdir(f"/proc/{pid}/fd")) > most:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"chorusd still holds more than {most} descriptors")
+            time.sleep(cluster.POLL_S)
+
+    def open_sessions(self, n, **kw):
+        out = []
+        for _ in range(n):
+            out.append(sp.connect(self.cluster.unix_path(1), random_name("q"), **kw))
+            self.addCleanup(out[-1].close)
+        return out
+
+    def connect_when_possible(self, timeout=5.0) -> sp.Session:
+        """Connects, polling while the daemon still refuses (it learns of closes asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                s = sp.connect(self.cluster.unix_path(1), random_name("n"), timeout=1.0)
+                self.addCleanup(s.close)
+                return s
+            except (sp.Rejected, sp.ConnectionClosed, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(cluster.POLL_S)
+
+    def test_the_998th_session_gets_reject_quota(self):
+        sessions = self.open_sessions(997)
+        with self.assertRaises(sp.Rejected) as cm:
+            sp.connect(self.cluster.unix_path(1), random_name("over"))
+        self.assertEqual(cm.exception.code, sp.REJECT_QUOTA)
+        self.assertIn("997 sessions already", self.cluster.log(1))
+        Handshake.assert_works(self, sessions[0])
+        sessions[-1].disconnect()
+        Handshake.assert_works(self, self.connect_when_possible())
+
+    def test_out_of_descriptors_clients_wait_and_nothing_spins(self):
+        c = self.cluster
+        pid = c.procs[1].pid
+        used = len(os.listdir(f"/proc/{pid}/fd"))
+        limit = used + 10
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+        self.addCleanup(resource.prlimit, pid, resource.RLIMIT_NOFILE, (4096, hard))
+        sessions = self.open_sessions(10)
+        # The eleventh connection waits in the listen queue: no answer, no crash.
+        with self.assertRaises(TimeoutError):
+            sp.connect(c.unix_path(1), random_name("w"), timeout=1.0)
+        with open(f"/proc/{pid}/stat") as f:
+            before = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        time.sleep(0.5)  # the stimulus: half a second out of descriptors
+        with open(f"/proc/{pid}/stat") as f:
+            after = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        # A daemon retrying accept() in a loop would burn the whole half second.
+        self.assertLess((after - before) / os.sysconf("SC_CLK_TCK"), 0.2)
+        self.assertEqual(c.log(1).count("new clients wait until some close"), 1, c.log_tail(1))
+        Handshake.assert_works(self, sessions[0])
+        for s in sessions[5:]:
+            s.disconnect()
+        Handshake.assert_works(self, self.connect_when_possible())
+        self.assertIn("accepting clients again", c.log(1))
 
 
 if __name__ == "__main__":

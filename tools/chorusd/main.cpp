@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
@@ -110,6 +111,19 @@ int main(int argc, char** argv) {
   spdlog::set_level(level_of(log_level.empty() ? conf->event_priority : log_level));
   spdlog::flush_on(spdlog::level::info);
 
+  // 997 sessions need about a thousand descriptors: lift the soft limit to the hard one.
+  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 4096) {
+    rlim_t want = std::min<rlim_t>(nofile.rlim_max, 4096);
+    if (want > nofile.rlim_cur) {
+      nofile.rlim_cur = want;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    if (nofile.rlim_cur < 1100) {
+      spdlog::warn("only {} file descriptors (ulimit -n): fewer than 997 clients fit",
+                   static_cast<unsigned long>(nofile.rlim_cur));
+    }
+  }
   asio::io_context io(1);
   daemon::server_options opt;
   opt.conf = std::move(*conf);
