@@ -10,13 +10,6 @@
 namespace chorus::core {
 namespace {
 
-// A ring counter is the representative's incarnation (high bits) and a sequence (low bits) that
-// grows across the whole system: the sequence orders rings (stale joins), the incarnation keeps a
-// restarted daemon, which remembers no sequence, from forming a ring id it formed before.
-constexpr unsigned ring_sequence_bits = 40;
-std::uint64_t ring_sequence(std::uint64_t counter) {
-  return counter & ((std::uint64_t{1} << ring_sequence_bits) - 1);
-}
 
 // The recovery queue holds views of packets the old ring's window already holds: it allocates
 // nothing of its own, so it needs no bound of its own.

@@ -35,6 +35,17 @@
 
 namespace chorus::core {
 
+// A ring counter is the representative's incarnation (high bits) and a sequence (low bits) that
+// grows across the whole system: the sequence orders rings (stale joins), the incarnation keeps a
+// restarted daemon, which remembers no sequence, from forming a ring id it formed before.
+inline constexpr unsigned ring_sequence_bits = 40;
+constexpr std::uint64_t ring_sequence(std::uint64_t counter) noexcept {
+  return counter & ((std::uint64_t{1} << ring_sequence_bits) - 1);
+}
+constexpr std::uint64_t ring_incarnation(std::uint64_t counter) noexcept {
+  return counter >> ring_sequence_bits;
+}
+
 class ring;
 
 // Checks a configuration the shell built (from a file or options): ok, or what is wrong.

@@ -429,9 +429,13 @@ void server::log_configuration(const core::configuration& c) const {
     members += ' ';
     members += m.value < names_.size() ? names_[m.value] : std::to_string(m.value);
   }
-  spdlog::info("{} configuration {}:{}",
-               c.type == core::configuration::kind::regular ? "regular" : "transitional",
-               wire::to_string(c.ring), members);
+  // The ring as <representative>/<its incarnation>/<sequence>: names what the numbers mean.
+  auto rep = c.ring.rep.value < names_.size() ? names_[c.ring.rep.value]
+                                              : std::to_string(c.ring.rep.value);
+  spdlog::info("{} configuration, ring {}/{}/{}:{}",
+               c.type == core::configuration::kind::regular ? "regular" : "transitional", rep,
+               core::ring_incarnation(c.ring.counter), core::ring_sequence(c.ring.counter),
+               members);
 }
 
 void server::arm_timer(std::optional<core::time_point> deadline) {
