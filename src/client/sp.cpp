@@ -1,0 +1,457 @@
+// sp.cpp — Spread's C API (include/sp.h) over client::stream. Return values, error codes and the
+// short-buffer rules follow Spread's libspread (spec shared/specs/spread-client-protocol.md §4.6,
+// §5.1, §6).
+#include "sp.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "client/stream.hpp"
+
+namespace {
+
+using chorus::client::stream;
+namespace cl = chorus::wire::client;
+namespace code = chorus::client;
+
+// Mailboxes are the sockets' descriptors, as in Spread.
+std::mutex table_mutex;
+std::unordered_map<int, std::shared_ptr<stream>>& table() {
+  static auto* t = new std::unordered_map<int, std::shared_ptr<stream>>();
+  return *t;
+}
+
+// A fork while another thread holds the table's lock would leave the child's copy locked.
+void install_fork_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork([] { table_mutex.lock(); }, [] { table_mutex.unlock(); },
+                   [] { table_mutex.unlock(); });
+  });
+}
+
+std::shared_ptr<stream> find(mailbox m) {
+  std::lock_guard lock(table_mutex);
+  auto it = table().find(m);
+  return it == table().end() ? nullptr : it->second;
+}
+
+std::shared_ptr<stream> take(mailbox m) {
+  std::lock_guard lock(table_mutex);
+  auto it = table().find(m);
+  if (it == table().end()) return nullptr;
+  auto s = std::move(it->second);
+  table().erase(it);
+  return s;
+}
+
+std::string_view bounded(const char* s, std::size_t max) {
+  return s == nullptr ? std::string_view() : std::string_view(s, strnlen(s, max));
+}
+
+std::uint32_t get_u32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+void put_u32(char* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
+
+std::uint32_t swap32(std::uint32_t v) {
+  return ((v & 0xffu) << 24) | ((v & 0xff00u) << 8) | ((v >> 8) & 0xff00u) | (v >> 24);
+}
+
+constexpr bool host_little = std::endian::native == std::endian::little;
+
+int send_message(mailbox mbox, service service_type, int num_groups,
+                 const char groups[][MAX_GROUP_NAME], int16 mess_type,
+                 std::span<const std::span<const std::byte>> parts) {
+  auto s = find(mbox);
+  if (!s) return ILLEGAL_SESSION;
+  if (num_groups < 0) return ILLEGAL_MESSAGE;
+  auto type = static_cast<std::uint32_t>(service_type);
+  if ((type & REGULAR_MESS) == 0 || (type & REJECT_MESS) != 0) return ILLEGAL_SERVICE;
+  // Only the service bits, SELF_DISCARD and the Flush layer's SUBGROUP_CAST go on the wire.
+  type &= REGULAR_MESS | SELF_DISCARD | cl::subgroup_cast;
+  std::vector<std::string_view> names;
+  names.reserve(static_cast<std::size_t>(num_groups));
+  for (int i = 0; i < num_groups; ++i) names.push_back(bounded(groups[i], MAX_GROUP_NAME - 1));
+  auto r = s->send(type, names, mess_type, parts);
+  return r.ok() ? static_cast<int>(*r.value) : r.error.code;
+}
+
+int control(mailbox mbox, std::uint32_t type, const char* group) {
+  auto s = find(mbox);
+  if (!s) return ILLEGAL_SESSION;
+  auto g = bounded(group, MAX_GROUP_NAME);
+  if (group == nullptr || !chorus::client::legal_group(g)) return ILLEGAL_GROUP;
+  std::string_view names[] = {g};
+  auto r = s->send(type, names, 0, {});
+  return r.ok() ? 0 : r.error.code;
+}
+
+std::vector<std::span<const std::byte>> parts_of(const scatter* sc) {
+  std::vector<std::span<const std::byte>> out;
+  if (sc == nullptr) return out;
+  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
+  for (int i = 0; i < n; ++i) {
+    if (sc->elements[i].len > 0) {
+      out.emplace_back(reinterpret_cast<const std::byte*>(sc->elements[i].buf),
+                       static_cast<std::size_t>(sc->elements[i].len));
+    }
+  }
+  return out;
+}
+
+// Copies `bytes` into the scatter's buffers in order; returns how many fit.
+std::size_t scatter_copy(const scatter* sc, std::span<const std::byte> bytes) {
+  std::size_t at = 0;
+  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
+  for (int i = 0; i < n && at < bytes.size(); ++i) {
+    std::size_t room = sc->elements[i].len > 0 ? static_cast<std::size_t>(sc->elements[i].len) : 0;
+    std::size_t k = std::min(room, bytes.size() - at);
+    std::memcpy(sc->elements[i].buf, bytes.data() + at, k);
+    at += k;
+  }
+  return at;
+}
+
+std::size_t scatter_capacity(const scatter* sc) {
+  std::size_t total = 0;
+  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
+  for (int i = 0; i < n; ++i) {
+    if (sc->elements[i].len > 0) total += static_cast<std::size_t>(sc->elements[i].len);
+  }
+  return total;
+}
+
+// A membership body written in the daemon's order becomes host order (what libspread's
+// Flip_mess does): the gid, num_vs_sets, the local offset and every set's count.
+void to_host_order(std::vector<std::byte>& body, bool transition) {
+  auto flip = [&](std::size_t at) {
+    if (at + 4 <= body.size()) {
+      auto* p = reinterpret_cast<char*>(body.data() + at);
+      put_u32(p, swap32(get_u32(p)));
+    }
+  };
+  for (std::size_t at = 0; at < 12; at += 4) flip(at);
+  if (transition || body.size() < cl::membership_fixed_bytes) return;
+  flip(12);
+  flip(16);
+  std::uint32_t sets = get_u32(reinterpret_cast<char*>(body.data() + 12));
+  std::size_t at = cl::membership_fixed_bytes;
+  for (std::uint32_t i = 0; i < sets && at + 4 <= body.size(); ++i) {
+    flip(at);
+    std::uint32_t count = get_u32(reinterpret_cast<char*>(body.data() + at));
+    at += 4 + std::size_t{count} * cl::name_bytes;
+  }
+}
+
+// The whole message gathered from a scatter (the memb_info functions read it as one buffer).
+std::vector<char> gather(const scatter* sc) {
+  std::vector<char> out;
+  if (sc == nullptr) return out;
+  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
+  for (int i = 0; i < n; ++i) {
+    if (sc->elements[i].len > 0) {
+      out.insert(out.end(), sc->elements[i].buf, sc->elements[i].buf + sc->elements[i].len);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+int SP_connect(const char* spread_name, const char* private_name, int priority,
+               int group_membership, mailbox* mbox, char* private_group) {
+  sp_time none{0, 0};
+  return SP_connect_timeout(spread_name, private_name, priority, group_membership, mbox,
+                            private_group, none);
+}
+
+int SP_connect_timeout(const char* spread_name, const char* private_name, int priority,
+                       int group_membership, mailbox* mbox, char* private_group, sp_time time_out) {
+  install_fork_handlers();
+  if (time_out.sec < 0 || time_out.usec < 0) return ILLEGAL_TIME;
+  chorus::client::connect_request r;
+  r.spread_name = std::string(bounded(spread_name, 4096));
+  if (r.spread_name.size() >= 4096) return ILLEGAL_SPREAD;
+  r.private_name = std::string(bounded(private_name, MAX_PRIVATE_NAME));
+  r.membership = group_membership != 0;
+  r.priority = priority;
+  if (time_out.sec != 0 || time_out.usec != 0) {
+    r.deadline = chorus::client::clock::now() + std::chrono::seconds(time_out.sec) +
+                 std::chrono::microseconds(time_out.usec);
+  }
+  auto s = stream::connect(r);
+  if (!s.ok()) return s.error.code;
+  auto& st = *s.value;
+  if (mbox != nullptr) *mbox = st->fd();
+  if (private_group != nullptr) {
+    std::memset(private_group, 0, MAX_GROUP_NAME);
+    std::memcpy(private_group, st->private_group().data(),
+                std::min<std::size_t>(st->private_group().size(), MAX_GROUP_NAME - 1));
+  }
+  std::lock_guard lock(table_mutex);
+  table()[st->fd()] = st;
+  return ACCEPT_SESSION;
+}
+
+int SP_disconnect(mailbox mbox) {
+  auto s = take(mbox);
+  if (!s) return ILLEGAL_SESSION;
+  std::string_view names[] = {s->private_group()};
+  auto r = s->send(cl::kill_mess, names, 0, {});
+  s->shutdown();  // a receive blocked in another thread returns
+  return r.ok() ? 0 : r.error.code;
+}
+
+void SP_kill(mailbox mbox) {
+  // The descriptor closes, nothing is sent: a forked process's copy keeps the session.
+  if (auto s = take(mbox)) s->close_now();
+}
+
+int SP_join(mailbox mbox, const char* group) { return control(mbox, cl::join_mess, group); }
+
+int SP_leave(mailbox mbox, const char* group) { return control(mbox, cl::leave_mess, group); }
+
+int SP_multicast(mailbox mbox, service service_type, const char* group, int16 mess_type,
+                 int mess_len, const char* mess) {
+  if (mess_len < 0) return ILLEGAL_MESSAGE;
+  char groups[1][MAX_GROUP_NAME] = {};
+  std::memcpy(groups[0], group, bounded(group, MAX_GROUP_NAME - 1).size());
+  std::span<const std::byte> parts[] = {
+      {reinterpret_cast<const std::byte*>(mess), static_cast<std::size_t>(mess_len)}};
+  return send_message(mbox, service_type, 1, groups, mess_type, parts);
+}
+
+int SP_scat_multicast(mailbox mbox, service service_type, const char* group, int16 mess_type,
+                      const scatter* scat_mess) {
+  char groups[1][MAX_GROUP_NAME] = {};
+  std::memcpy(groups[0], group, bounded(group, MAX_GROUP_NAME - 1).size());
+  return send_message(mbox, service_type, 1, groups, mess_type, parts_of(scat_mess));
+}
+
+int SP_multigroup_multicast(mailbox mbox, service service_type, int num_groups,
+                            const char groups[][MAX_GROUP_NAME], int16 mess_type, int mess_len,
+                            const char* mess) {
+  if (mess_len < 0) return ILLEGAL_MESSAGE;
+  std::span<const std::byte> parts[] = {
+      {reinterpret_cast<const std::byte*>(mess), static_cast<std::size_t>(mess_len)}};
+  return send_message(mbox, service_type, num_groups, groups, mess_type, parts);
+}
+
+int SP_multigroup_scat_multicast(mailbox mbox, service service_type, int num_groups,
+                                 const char groups[][MAX_GROUP_NAME], int16 mess_type,
+                                 const scatter* scat_mess) {
+  return send_message(mbox, service_type, num_groups, groups, mess_type, parts_of(scat_mess));
+}
+
+int SP_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_NAME], int max_groups,
+               int* num_groups, char groups[][MAX_GROUP_NAME], int16* mess_type,
+               int* endian_mismatch, int max_mess_len, char* mess) {
+  scatter one;
+  one.num_elements = 1;
+  one.elements[0].buf = mess;
+  one.elements[0].len = max_mess_len;
+  return SP_scat_receive(mbox, service_type, sender, max_groups, num_groups, groups, mess_type,
+                         endian_mismatch, &one);
+}
+
+int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_NAME],
+                    int max_groups, int* num_groups, char groups[][MAX_GROUP_NAME],
+                    int16* mess_type, int* endian_mismatch, scatter* scat_mess) {
+  auto s = find(mbox);
+  if (!s) return ILLEGAL_SESSION;
+  if (scat_mess == nullptr || service_type == nullptr || num_groups == nullptr ||
+      mess_type == nullptr || endian_mismatch == nullptr || max_groups < 0 ||
+      (max_groups > 0 && groups == nullptr)) {
+    return ILLEGAL_MESSAGE;
+  }
+  const bool drop = (static_cast<std::uint32_t>(*service_type) & DROP_RECV) != 0;
+  std::lock_guard lock(s->receive_mutex());
+  auto got = s->next_header();
+  if (!got.ok()) return got.error.code;
+  cl::header h = std::move(*got.value);
+
+  const bool reject = (h.type & cl::reject_mess) != 0;
+  const bool regular = (h.type & cl::regular_mess) != 0 && !reject;
+  const bool membership = (h.type & cl::membership_mess) != 0 && !reject;
+  std::uint32_t hint = 0;
+  for (int i = 0; i < 4; ++i) hint |= static_cast<std::uint32_t>(h.hint[i]) << (8 * i);
+  const bool hint_little = (hint & 0x80000080u) == 0x80000080u;
+  if (hint_little != host_little) hint = swap32(hint);
+
+  *service_type = static_cast<service>(h.type);
+  if (sender != nullptr) {
+    std::memset(sender, 0, MAX_GROUP_NAME);
+    std::memcpy(sender, h.sender.data(),
+                std::min<std::size_t>(h.sender.size(), MAX_GROUP_NAME - 1));
+  }
+  if (regular || reject) {
+    *mess_type = static_cast<int16>((hint >> 8) & 0xffff);
+    *endian_mismatch = hint_little != host_little ? 1 : 0;
+  } else {
+    *mess_type = -1;
+    *endian_mismatch = 0;
+  }
+
+  const auto needed_groups = static_cast<std::size_t>(h.num_groups);
+  const auto needed_bytes = static_cast<std::size_t>(h.data_len);
+  const std::size_t capacity = scatter_capacity(scat_mess);
+  const bool groups_short = needed_groups > static_cast<std::size_t>(max_groups);
+  const bool buffer_short = needed_bytes > capacity;
+  if ((groups_short || buffer_short) && !drop) {
+    // Spread's short-buffer rule: report what is needed and keep the message for the next call.
+    *num_groups = groups_short ? -h.num_groups : 0;
+    if (buffer_short) *endian_mismatch = -h.data_len;
+    s->save_header(std::move(h));
+    return groups_short ? GROUPS_TOO_SHORT : BUFFER_TOO_SHORT;
+  }
+
+  if (reject) {
+    std::array<std::byte, 4> old{};
+    if (auto f = s->read(old); f.code != 0) return f.code;
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(old[i]) << (8 * i);
+    if (!h.little_endian) v = swap32(v);
+    *service_type = static_cast<service>((v & ~cl::endian_marker) | REJECT_MESS);
+  }
+  // Group names: those that fit, the rest read and dropped.
+  std::vector<std::byte> names(needed_groups * cl::name_bytes);
+  if (auto f = s->read(names); f.code != 0) return f.code;
+  const std::size_t kept = std::min(needed_groups, static_cast<std::size_t>(max_groups));
+  for (std::size_t i = 0; i < kept; ++i) {
+    std::memcpy(groups[i], names.data() + i * cl::name_bytes, MAX_GROUP_NAME);
+    groups[i][MAX_GROUP_NAME - 1] = '\0';
+  }
+  *num_groups = groups_short ? -h.num_groups : h.num_groups;
+  // The body: as much as fits, the rest read and dropped.
+  std::vector<std::byte> body(needed_bytes);
+  if (auto f = s->read(body); f.code != 0) return f.code;
+  const bool transition = (h.type & cl::transition_mess) != 0;
+  if (membership && h.little_endian != host_little) to_host_order(body, transition);
+  scatter_copy(scat_mess, body);
+  if (membership && (h.type & cl::reg_memb_mess) != 0) {
+    // mess_type of a regular membership: our own index among the members (libspread).
+    for (std::size_t i = 0; i < kept; ++i) {
+      if (bounded(groups[i], MAX_GROUP_NAME) == s->private_group()) {
+        *mess_type = static_cast<int16>(i);
+        break;
+      }
+    }
+  }
+  if (buffer_short) {
+    *endian_mismatch = -h.data_len;
+    return BUFFER_TOO_SHORT;
+  }
+  return h.data_len;
+}
+
+int SP_poll(mailbox mbox) {
+  auto s = find(mbox);
+  if (!s) return ILLEGAL_SESSION;
+  auto r = s->readable();
+  return r.ok() ? static_cast<int>(std::min<std::size_t>(*r.value, INT32_MAX)) : r.error.code;
+}
+
+int SP_equal_group_ids(group_id g1, group_id g2) {
+  return g1.memb_id.proc_id == g2.memb_id.proc_id && g1.memb_id.time == g2.memb_id.time &&
+         g1.index == g2.index;
+}
+
+int SP_get_memb_info(const char* memb_mess, const service service_type,
+                     membership_info* memb_info) {
+  if (memb_info == nullptr || !Is_membership_mess(service_type)) return ILLEGAL_MESSAGE;
+  std::memset(memb_info, 0, sizeof *memb_info);
+  if (Is_self_leave(service_type)) return 1;  // no body
+  if (memb_mess == nullptr) return ILLEGAL_MESSAGE;
+  memb_info->gid.memb_id.proc_id = static_cast<int32>(get_u32(memb_mess));
+  memb_info->gid.memb_id.time = static_cast<int32>(get_u32(memb_mess + 4));
+  memb_info->gid.index = static_cast<int32>(get_u32(memb_mess + 8));
+  if (!Is_reg_memb_mess(service_type)) return 1;  // transitional: the gid only
+  memb_info->num_vs_sets = get_u32(memb_mess + 12);
+  const std::uint32_t local = get_u32(memb_mess + 16);
+  if (Is_caused_join_mess(service_type) || Is_caused_leave_mess(service_type) ||
+      Is_caused_disconnect_mess(service_type)) {
+    std::memcpy(memb_info->changed_member, memb_mess + 24, MAX_GROUP_NAME);
+    memb_info->changed_member[MAX_GROUP_NAME - 1] = '\0';
+  }
+  if (memb_info->num_vs_sets > 0) {
+    memb_info->my_vs_set.num_members = get_u32(memb_mess + 20 + local);
+    memb_info->my_vs_set.members_offset = 20 + local + 4;
+  }
+  return 1;
+}
+
+int SP_get_vs_sets_info(const char* memb_mess, vs_set_info* vs_sets, int num_vs_sets,
+                        unsigned int* my_vs_set_index) {
+  if (memb_mess == nullptr) return ILLEGAL_MESSAGE;
+  const std::uint32_t sets = get_u32(memb_mess + 12);
+  const std::uint32_t local = get_u32(memb_mess + 16);
+  if (num_vs_sets < 0 || sets > static_cast<std::uint32_t>(num_vs_sets)) return BUFFER_TOO_SHORT;
+  std::uint32_t at = 20;
+  for (std::uint32_t i = 0; i < sets; ++i) {
+    if (at == 20 + local && my_vs_set_index != nullptr) *my_vs_set_index = i;
+    vs_sets[i].num_members = get_u32(memb_mess + at);
+    vs_sets[i].members_offset = at + 4;
+    at += 4 + vs_sets[i].num_members * MAX_GROUP_NAME;
+  }
+  return static_cast<int>(sets);
+}
+
+int SP_get_vs_set_members(const char* memb_mess, const vs_set_info* vs_set,
+                          char member_names[][MAX_GROUP_NAME], int member_names_count) {
+  if (memb_mess == nullptr || vs_set == nullptr) return ILLEGAL_MESSAGE;
+  if (member_names_count < 0 || vs_set->num_members > static_cast<unsigned>(member_names_count)) {
+    return BUFFER_TOO_SHORT;
+  }
+  for (unsigned i = 0; i < vs_set->num_members; ++i) {
+    std::memcpy(member_names[i], memb_mess + vs_set->members_offset + i * MAX_GROUP_NAME,
+                MAX_GROUP_NAME);
+    member_names[i][MAX_GROUP_NAME - 1] = '\0';
+  }
+  return static_cast<int>(vs_set->num_members);
+}
+
+int SP_scat_get_memb_info(const scatter* memb_mess_scat, const service service_type,
+                          membership_info* memb_info) {
+  auto flat = gather(memb_mess_scat);
+  return SP_get_memb_info(flat.data(), service_type, memb_info);
+}
+
+int SP_scat_get_vs_sets_info(const scatter* memb_mess_scat, vs_set_info* vs_sets, int num_vs_sets,
+                             unsigned int* my_vs_set_index) {
+  auto flat = gather(memb_mess_scat);
+  return SP_get_vs_sets_info(flat.data(), vs_sets, num_vs_sets, my_vs_set_index);
+}
+
+int SP_scat_get_vs_set_members(const scatter* memb_mess_scat, const vs_set_info* vs_set,
+                               char member_names[][MAX_GROUP_NAME], int member_names_count) {
+  auto flat = gather(memb_mess_scat);
+  return SP_get_vs_set_members(flat.data(), vs_set, member_names, member_names_count);
+}
+
+const char* SP_strerror(int error) { return chorus::client::describe(error); }
+
+void SP_error(int error) {
+  std::printf("SP_error: (%d) %s.\n", error, chorus::client::describe(error));
+}
+
+int SP_version(int* major_version, int* minor_version, int* patch_version) {
+  if (major_version != nullptr) *major_version = 5;
+  if (minor_version != nullptr) *minor_version = 0;
+  if (patch_version != nullptr) *patch_version = 1;
+  return 1;
+}
+
+}  // extern "C"

@@ -1,0 +1,454 @@
+// stream.cpp — see stream.hpp.
+#include "client/stream.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace chorus::client {
+namespace {
+
+namespace cl = wire::client;
+
+// What this library announces (spec §1.3 step 1): the Spread 5.0.1 C library's version.
+constexpr std::uint8_t library_major = 5, library_minor = 0, library_patch = 1;
+
+failure fail(int code, std::string message) { return failure{code, std::move(message)}; }
+
+template <typename T>
+outcome<T> bad(int code, std::string message) {
+  outcome<T> o;
+  o.error = fail(code, std::move(message));
+  return o;
+}
+
+template <typename T>
+outcome<T> good(T v) {
+  outcome<T> o;
+  o.value = std::move(v);
+  return o;
+}
+
+int remaining_ms(std::optional<clock::time_point> deadline) {
+  if (!deadline) return -1;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(std::min<long long>(left.count(), 1 << 30));
+}
+
+// Waits until fd is ready for `events` or the deadline passes (then false).
+bool wait_for(int fd, short events, std::optional<clock::time_point> deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, remaining_ms(deadline));
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return true;  // let the read or write report the error
+  }
+}
+
+struct endpoint {
+  bool unix_socket = true;
+  std::string path;  // Unix
+  std::string host;  // TCP
+  std::uint16_t port = 4803;
+};
+
+// Spec §1.2: "" → 4803; "<port>" → /tmp/<port>; "<port>@<host>" → TCP; Chorus adds a path.
+outcome<endpoint> parse_spread_name(std::string_view name) {
+  endpoint e;
+  if (!name.empty() && name.front() == '/') {
+    if (name.size() >= sizeof(sockaddr_un{}.sun_path)) {
+      return bad<endpoint>(illegal_spread, "socket path too long: " + std::string(name));
+    }
+    e.path = std::string(name);
+    return good(e);
+  }
+  std::string_view port = name.empty() ? std::string_view("4803") : name;
+  std::string_view host;
+  if (auto at = port.find('@'); at != std::string_view::npos) {
+    host = port.substr(at + 1);
+    port = port.substr(0, at);
+    e.unix_socket = false;
+    if (host.empty() || host.size() > 255) {
+      return bad<endpoint>(illegal_spread, "no host after '@' in '" + std::string(name) + "'");
+    }
+  }
+  unsigned long value = 0;
+  if (port.empty() || port.size() > 5) {
+    return bad<endpoint>(illegal_spread, "'" + std::string(name) +
+                                             "' is not <port>, <port>@<host> or a socket path");
+  }
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      return bad<endpoint>(illegal_spread, "'" + std::string(name) +
+                                               "' is not <port>, <port>@<host> or a socket path");
+    }
+    value = value * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (value == 0 || value > 65535) {
+    return bad<endpoint>(illegal_spread, "port out of range in '" + std::string(name) + "'");
+  }
+  e.port = static_cast<std::uint16_t>(value);
+  if (e.unix_socket) {
+    e.path = "/tmp/" + std::string(port);
+  } else {
+    e.host = std::string(host);
+  }
+  return good(e);
+}
+
+// A connected, still non-blocking socket.
+outcome<int> open_socket(const endpoint& e, std::optional<clock::time_point> deadline) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  int family = AF_UNIX;
+  std::string where;
+  if (e.unix_socket) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&addr);
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, e.path.c_str(), e.path.size() + 1);
+    len = sizeof(sockaddr_un);
+    where = e.path;
+  } else {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = ::getaddrinfo(e.host.c_str(), std::to_string(e.port).c_str(), &hints, &res);
+    if (rc != 0 || res == nullptr) {
+      return bad<int>(rc == EAI_NONAME ? illegal_spread : could_not_connect,
+                      "cannot resolve " + e.host + ": " + ::gai_strerror(rc));
+    }
+    // Like Spread 5's client, only the first usable result is tried.
+    std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
+    len = res->ai_addrlen;
+    family = res->ai_family;
+    ::freeaddrinfo(res);
+    where = e.host + ":" + std::to_string(e.port);
+  }
+  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return bad<int>(could_not_connect, std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    int err = errno;
+    if (err == EINPROGRESS || err == EAGAIN) {
+      if (!wait_for(fd, POLLOUT, deadline)) {
+        ::close(fd);
+        return bad<int>(could_not_connect, "connecting to " + where + ": timed out");
+      }
+      socklen_t sl = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+    }
+    if (err != 0 && err != EINPROGRESS && err != EAGAIN) {
+      ::close(fd);
+      return bad<int>(could_not_connect, "connecting to " + where + ": " + std::strerror(err));
+    }
+  }
+  if (!e.unix_socket) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  }
+  return good(fd);
+}
+
+failure write_all(int fd, const std::byte* p, std::size_t n,
+                  std::optional<clock::time_point> deadline) {
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w > 0) {
+      p += w;
+      n -= static_cast<std::size_t>(w);
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_for(fd, POLLOUT, deadline)) return fail(connection_closed, "write timed out");
+      continue;
+    }
+    return fail(connection_closed, std::string("write: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+failure read_all(int fd, std::byte* p, std::size_t n, std::optional<clock::time_point> deadline) {
+  while (n > 0) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r > 0) {
+      p += r;
+      n -= static_cast<std::size_t>(r);
+      continue;
+    }
+    if (r == 0) return fail(connection_closed, "the daemon closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_for(fd, POLLIN, deadline)) return fail(timed_out, "read timed out");
+      continue;
+    }
+    return fail(connection_closed, std::string("read: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* describe(int code) noexcept {
+  switch (code) {
+    case accept_session:
+      return "Connection accepted";
+    case illegal_spread:
+      return "Illegal spread was provided";
+    case could_not_connect:
+      return "Could not connect. Is Spread running?";
+    case reject_quota:
+      return "Connection rejected, too many users";
+    case reject_no_name:
+      return "Connection rejected, no name was supplied";
+    case reject_illegal_name:
+      return "Connection rejected, illegal name";
+    case reject_not_unique:
+      return "Connection rejected, name not unique";
+    case reject_version:
+      return "Connection rejected, library does not fit daemon";
+    case connection_closed:
+      return "Connection closed by spread";
+    case reject_auth:
+      return "Connection rejected, authentication failed";
+    case illegal_session:
+      return "Illegal session was supplied";
+    case illegal_service:
+      return "Illegal service request";
+    case illegal_message:
+      return "Illegal message";
+    case illegal_group:
+      return "Illegal group";
+    case buffer_too_short:
+      return "The supplied buffer was too short";
+    case groups_too_short:
+      return "The supplied groups list was too short";
+    case message_too_long:
+      return "The message body + group names was too large to fit in a message";
+    case net_error_on_session:
+      return "The network socket experienced an error. This Spread mailbox will no longer work "
+             "until the connection is disconnected and then reconnected";
+    case sp_bug:
+      return "Spread library bug";
+    case illegal_time:
+      return "Illegal time";
+    default:
+      return "unknown error";
+  }
+}
+
+bool legal_group(std::string_view group) noexcept {
+  if (group.empty() || group.size() >= cl::name_bytes) return false;
+  for (char c : group) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x24 || u > 0x7e) return false;
+  }
+  return true;
+}
+
+stream::stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version)
+    : fd_(fd), private_group_(std::move(private_group)), daemon_version_(version) {}
+
+stream::~stream() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+outcome<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
+  using result = outcome<std::shared_ptr<stream>>;
+  auto ep = parse_spread_name(r.spread_name);
+  if (!ep.ok()) return bad<std::shared_ptr<stream>>(ep.error.code, ep.error.message);
+  std::string name = r.private_name.substr(0, cl::private_name_max);
+  auto opened = open_socket(*ep.value, r.deadline);
+  if (!opened.ok()) return bad<std::shared_ptr<stream>>(opened.error.code, opened.error.message);
+  int fd = *opened.value;
+  auto give_up = [&](int code, std::string why) -> result {
+    ::close(fd);
+    return bad<std::shared_ptr<stream>>(code, std::move(why));
+  };
+  // Step 1: version, flags (membership bit 0, priority bits 4–7), name length, name.
+  std::vector<std::byte> hello{std::byte{library_major}, std::byte{library_minor},
+                               std::byte{library_patch},
+                               std::byte(static_cast<std::uint8_t>((r.membership ? 0x01 : 0) |
+                                                                   (r.priority >= 1 ? 0x10 : 0))),
+                               std::byte(static_cast<std::uint8_t>(name.size()))};
+  for (char c : name) hello.push_back(std::byte(static_cast<unsigned char>(c)));
+  if (auto f = write_all(fd, hello.data(), hello.size(), r.deadline); f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  // Step 2: the daemon's methods, or a reject byte in the length's place.
+  std::byte b{};
+  if (auto f = read_all(fd, &b, 1, r.deadline); f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  auto length = static_cast<std::int8_t>(b);
+  if (length < 0) return give_up(length, describe(length));
+  if (length > 90) return give_up(connection_closed, "handshake: malformed method list");
+  std::string methods(static_cast<std::size_t>(length), '\0');
+  if (auto f =
+          read_all(fd, reinterpret_cast<std::byte*>(methods.data()), methods.size(), r.deadline);
+      f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  if ((" " + methods).find(" NULL ") == std::string::npos) {
+    return give_up(reject_auth,
+                   "the daemon does not offer NULL authentication (offers: '" + methods + "')");
+  }
+  // Step 3: NULL in the first of three 30-byte slots.
+  std::array<std::byte, cl::auth_choice_bytes> choice{};
+  std::memcpy(choice.data(), "NULL", 4);
+  if (auto f = write_all(fd, choice.data(), choice.size(), r.deadline); f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  // Step 5: accept, version, private group.
+  std::array<std::byte, 5> accept{};
+  if (auto f = read_all(fd, accept.data(), 1, r.deadline); f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  auto verdict = static_cast<std::int8_t>(accept[0]);
+  if (verdict != accept_session) {
+    return give_up(verdict < 0 ? int{verdict} : int{connection_closed},
+                   verdict < 0 ? describe(verdict) : "handshake: malformed accept");
+  }
+  if (auto f = read_all(fd, accept.data() + 1, 4, r.deadline); f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  std::array<std::uint8_t, 3> version{static_cast<std::uint8_t>(accept[1]),
+                                      static_cast<std::uint8_t>(accept[2]),
+                                      static_cast<std::uint8_t>(accept[3])};
+  auto plen = static_cast<std::uint8_t>(accept[4]);
+  if (version[0] >= 0x80 || version[1] >= 0x80 || version[2] >= 0x80 || plen >= cl::name_bytes) {
+    return give_up(connection_closed, "handshake: malformed accept");
+  }
+  if (version[0] < 3) return give_up(reject_version, "the daemon is older than Spread 3");
+  std::string private_group(plen, '\0');
+  if (auto f = read_all(fd, reinterpret_cast<std::byte*>(private_group.data()), plen, r.deadline);
+      f.code != 0) {
+    return give_up(connection_closed, "handshake: " + f.message);
+  }
+  return good(std::shared_ptr<stream>(new stream(fd, std::move(private_group), version)));
+}
+
+outcome<std::size_t> stream::send(std::uint32_t type, std::span<const std::string_view> groups,
+                                  std::int16_t mess_type,
+                                  std::span<const std::span<const std::byte>> parts) {
+  const bool control = (type & (cl::join_mess | cl::leave_mess | cl::kill_mess)) != 0;
+  if (!control && ((type & cl::regular_mess) == 0 || (type & cl::reject_mess) != 0)) {
+    return bad<std::size_t>(illegal_service, "a message needs one of the six service levels");
+  }
+  if (groups.size() > cl::groups_per_message_max) {
+    return bad<std::size_t>(message_too_long, "more than 100 destination groups");
+  }
+  std::size_t data = 0;
+  for (auto p : parts) data += p.size();
+  if (data + cl::name_bytes * groups.size() > cl::body_bytes_max) {
+    return bad<std::size_t>(message_too_long,
+                            "groups and data above 144,000 bytes (" +
+                                std::to_string(data + cl::name_bytes * groups.size()) + ")");
+  }
+  util::byte_vector frame;
+  frame.reserve(cl::header_bytes + cl::name_bytes * groups.size() + data);
+  util::byte_writer w(frame);
+  // hint: the marker and the message type in bits 8–23, little-endian like the rest.
+  auto mt = static_cast<std::uint32_t>(static_cast<std::uint16_t>(mess_type));
+  std::uint32_t hint = (mt << 8) | cl::endian_marker;
+  std::array<std::byte, 4> hint_bytes{};
+  for (int i = 0; i < 4; ++i) hint_bytes[i] = std::byte((hint >> (8 * i)) & 0xff);
+  cl::encode_header(w, type, private_group_, static_cast<std::int32_t>(groups.size()), hint_bytes,
+                    static_cast<std::int32_t>(data));
+  for (auto g : groups) {
+    std::array<std::byte, cl::name_bytes> field{};
+    std::memcpy(field.data(), g.data(), std::min(g.size(), cl::name_bytes - 1));
+    w.bytes(field);
+  }
+  for (auto p : parts) w.bytes(p);
+  std::lock_guard lock(send_mutex_);
+  if (closed_) return bad<std::size_t>(illegal_session, "the connection was closed");
+  if (failed_) return bad<std::size_t>(net_error_on_session, describe(net_error_on_session));
+  if (auto f = write_all(fd_, frame.data(), frame.size(), std::nullopt); f.code != 0) {
+    failed_ = true;
+    return bad<std::size_t>(connection_closed, f.message);
+  }
+  return good(data);
+}
+
+failure stream::read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline) {
+  if (closed_) return fail(illegal_session, "the connection was closed");
+  if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
+  auto f = read_all(fd_, p, n, deadline);
+  if (f.code != 0 && f.code != timed_out) failed_ = true;
+  if (f.code != 0 && closed_) return fail(illegal_session, "the connection was closed");
+  return f;
+}
+
+outcome<wire::client::header> stream::next_header(std::optional<clock::time_point> deadline) {
+  if (saved_) {
+    auto h = std::move(*saved_);
+    saved_.reset();
+    return good(std::move(h));
+  }
+  std::array<std::byte, cl::header_bytes> raw{};
+  // The first byte decides whether a message is there before the deadline; once it has
+  // started, the rest of the header follows without one.
+  if (auto f = read_exact(raw.data(), 1, deadline); f.code != 0) {
+    return bad<cl::header>(f.code, f.message);
+  }
+  if (auto f = read_exact(raw.data() + 1, raw.size() - 1, std::nullopt); f.code != 0) {
+    return bad<cl::header>(f.code, f.message);
+  }
+  auto h = cl::decode_header(raw);
+  if (h.num_groups < 0 || h.data_len < 0) {
+    failed_ = true;
+    return bad<cl::header>(illegal_message, "the daemon sent a header with a negative length");
+  }
+  return good(std::move(h));
+}
+
+failure stream::read(std::span<std::byte> out) {
+  return read_exact(out.data(), out.size(), std::nullopt);
+}
+
+failure stream::discard(std::size_t n) {
+  std::array<std::byte, 4096> sink{};
+  while (n > 0) {
+    std::size_t k = std::min(n, sink.size());
+    if (auto f = read_exact(sink.data(), k, std::nullopt); f.code != 0) return f;
+    n -= k;
+  }
+  return {};
+}
+
+outcome<std::size_t> stream::readable() const {
+  if (closed_) return bad<std::size_t>(illegal_session, "the connection was closed");
+  if (failed_) return bad<std::size_t>(net_error_on_session, describe(net_error_on_session));
+  int n = 0;
+  if (::ioctl(fd_, FIONREAD, &n) != 0) {
+    return bad<std::size_t>(net_error_on_session, std::string("FIONREAD: ") + std::strerror(errno));
+  }
+  return good(static_cast<std::size_t>(n));
+}
+
+void stream::shutdown() noexcept {
+  closed_ = true;
+  failed_ = true;
+  ::shutdown(fd_, SHUT_RDWR);
+}
+
+void stream::close_now() noexcept {
+  closed_ = true;
+  failed_ = true;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace chorus::client

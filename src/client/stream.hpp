@@ -1,0 +1,140 @@
+// stream.hpp — the client side of one connection to a daemon (Spread client protocol, spec
+// shared/specs/spread-client-protocol.md §1–§2, §6): where to connect, the handshake, sending a
+// framed message atomically, and reading the daemon's stream a header at a time so a receiver can
+// keep a header whose body did not fit (the short-buffer rules). Both public APIs sit on it:
+// chorus::connection (include/chorus/client.hpp) and Spread's C API (include/sp.h).
+//
+// Errors are Spread's codes (sp.h values, all negative) with a sentence for humans.
+//
+// Thread-safety: send() may be called from any number of threads (each message goes out whole,
+// under a mutex); the receive side (read_header, read, discard, saved header) belongs to whoever
+// holds receive_mutex(). shutdown() may be called from any thread and wakes a blocked receiver.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wire/client_proto.hpp"
+
+namespace chorus::client {
+
+// sp.h error codes (spec §5.1).
+enum code : int {
+  accept_session = 1,
+  illegal_spread = -1,
+  could_not_connect = -2,
+  reject_quota = -3,
+  reject_no_name = -4,
+  reject_illegal_name = -5,
+  reject_not_unique = -6,
+  reject_version = -7,
+  connection_closed = -8,
+  reject_auth = -9,
+  illegal_session = -11,
+  illegal_service = -12,
+  illegal_message = -13,
+  illegal_group = -14,
+  buffer_too_short = -15,
+  groups_too_short = -16,
+  message_too_long = -17,
+  net_error_on_session = -18,
+  sp_bug = -19,
+  illegal_time = -20,
+  // Not Spread's: a receive with a deadline that passed (the C++ API only).
+  timed_out = -1000,
+};
+
+// Spread's text for a code ("Connection rejected, name not unique"), or "unknown error".
+const char* describe(int code) noexcept;
+
+struct failure {
+  int code = 0;
+  std::string message;
+};
+
+template <typename T>
+struct outcome {
+  std::optional<T> value;
+  failure error;
+  bool ok() const noexcept { return value.has_value(); }
+};
+
+using clock = std::chrono::steady_clock;
+
+struct connect_request {
+  std::string spread_name;   // "", "4803", "4803@host", or an absolute socket path (Chorus)
+  std::string private_name;  // 0–10 bytes; longer names are cut to 10 like Spread's client
+  bool membership = true;
+  int priority = 0;
+  std::optional<clock::time_point> deadline;  // none: wait as long as connect() does
+};
+
+class stream {
+ public:
+  static outcome<std::shared_ptr<stream>> connect(const connect_request& r);
+  ~stream();
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+
+  int fd() const noexcept { return fd_; }
+  const std::string& private_group() const noexcept { return private_group_; }
+  std::array<std::uint8_t, 3> daemon_version() const noexcept { return daemon_version_; }
+
+  // One message, whole or not at all: `type` is the service (with SELF_DISCARD) or JOIN/LEAVE/
+  // KILL, `groups` its destinations, `parts` the payload gathered. Checks what Spread's client
+  // checks (service bits, group names for join/leave, 100 groups, 144,000 bytes). Returns the
+  // payload bytes sent.
+  outcome<std::size_t> send(std::uint32_t type, std::span<const std::string_view> groups,
+                            std::int16_t mess_type,
+                            std::span<const std::span<const std::byte>> parts);
+
+  // --- the receive side: hold receive_mutex() around these ---
+  std::mutex& receive_mutex() noexcept { return receive_mutex_; }
+  // The next header: the saved one if a short buffer left one, else read from the socket.
+  // Fails (connection_closed / illegal_message) if the stream ends or is out of sync.
+  outcome<wire::client::header> next_header(std::optional<clock::time_point> deadline = {});
+  // Keeps `h` so the next next_header() returns it again (short buffer without DROP_RECV).
+  void save_header(wire::client::header h) { saved_ = std::move(h); }
+  // Reads exactly out.size() body bytes / skips n bytes of the current message.
+  failure read(std::span<std::byte> out);
+  failure discard(std::size_t n);
+  // A failed stream stays failed: every later call says net_error_on_session.
+  bool failed() const noexcept { return failed_; }
+
+  // Bytes readable without blocking (SP_poll).
+  outcome<std::size_t> readable() const;
+  // Wakes a blocked receiver and fails later calls (illegal_session); the descriptor closes with
+  // the last owner.
+  void shutdown() noexcept;
+  // Closes the descriptor now, telling nobody (SP_kill): only when no other thread uses it.
+  void close_now() noexcept;
+  bool closed() const noexcept { return closed_; }
+
+ private:
+  stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version);
+  failure read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline);
+
+  int fd_;
+  std::string private_group_;
+  std::array<std::uint8_t, 3> daemon_version_;
+  std::mutex send_mutex_;
+  std::mutex receive_mutex_;
+  std::optional<wire::client::header> saved_;
+  std::atomic<bool> failed_ = false;
+  std::atomic<bool> closed_ = false;  // shutdown() or close_now() was called
+};
+
+// Whether the name is a legal group name for a join or leave (spec §5.3: 1–31 bytes, 0x24–0x7E).
+bool legal_group(std::string_view group) noexcept;
+
+}  // namespace chorus::client

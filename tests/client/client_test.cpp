@@ -1,0 +1,188 @@
+// client_test.cpp — the C++ API (include/chorus/client.hpp) against real chorusd daemons: data
+// and its accessors, membership accessors across joins, leaves, disconnects and a daemon crash,
+// timeouts, errors.
+#include "chorus/client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "daemons.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using chorus::testing::daemons;
+
+chorus::connection connect(const daemons& d, int i, const std::string& name) {
+  auto c = chorus::connection::connect({.endpoint = d.endpoint(i), .name = name});
+  if (!c) ADD_FAILURE() << name << ": " << c.error().message;
+  return std::move(*c);
+}
+
+chorus::message next(chorus::connection& c) {
+  auto m = c.receive(10s);
+  if (!m) {
+    ADD_FAILURE() << m.error().message;
+    return {};
+  }
+  return std::move(*m);
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { d_ = new daemons(1); }
+  static void TearDownTestSuite() {
+    delete d_;
+    d_ = nullptr;
+  }
+  static daemons* d_;
+};
+daemons* ClientTest::d_ = nullptr;
+
+TEST_F(ClientTest, DataMessagesAndTheirAccessors) {
+  auto a = connect(*d_, 1, "cpa");
+  EXPECT_EQ(a.private_group(), "#cpa#d1");
+  ASSERT_TRUE(a.join("cpg"));
+  auto view = next(a);
+  ASSERT_TRUE(view.is_regular_membership());
+  auto sent = a.multicast(chorus::service::safe, "cpg", "hello", {.message_type = -7});
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 5u);
+  auto m = next(a);
+  ASSERT_TRUE(m.is_data());
+  EXPECT_FALSE(m.is_membership());
+  EXPECT_EQ(m.service(), chorus::service::safe);
+  EXPECT_EQ(m.sender(), "#cpa#d1");
+  EXPECT_EQ(m.groups(), std::vector<std::string>{"cpg"});
+  EXPECT_EQ(m.message_type(), -7);
+  EXPECT_FALSE(m.endian_mismatch());
+  EXPECT_EQ(m.text(), "hello");
+  // Scatter-gather to several groups; SELF_DISCARD keeps it from us.
+  std::array<std::string, 2> groups{"cpg", "other"};
+  std::string p1 = "gath", p2 = "ered";
+  std::span<const std::byte> parts[] = {std::as_bytes(std::span(p1)), std::as_bytes(std::span(p2))};
+  ASSERT_TRUE(a.multicast(chorus::service::fifo, groups, parts));
+  ASSERT_TRUE(a.multicast(chorus::service::agreed, "cpg", "discarded", {.self_discard = true}));
+  ASSERT_TRUE(a.multicast(chorus::service::agreed, "cpg", "last"));
+  m = next(a);
+  EXPECT_EQ(m.text(), "gathered");
+  EXPECT_EQ(m.groups(), (std::vector<std::string>{"cpg", "other"}));
+  EXPECT_EQ(next(a).text(), "last");
+}
+
+TEST_F(ClientTest, MembershipAccessorsThroughJoinLeaveAndDisconnect) {
+  auto a = connect(*d_, 1, "ma");
+  ASSERT_TRUE(a.join("views"));
+  auto first = next(a);
+  ASSERT_TRUE(first.is_regular_membership());
+  EXPECT_EQ(first.cause(), chorus::cause::join);
+  EXPECT_EQ(first.sender(), "views");
+  EXPECT_EQ(first.members(), std::vector<std::string>{"#ma#d1"});
+  EXPECT_EQ(first.changed_member(), "#ma#d1");
+  EXPECT_EQ(first.message_type(), 0);
+  {
+    auto b = connect(*d_, 1, "mb");
+    ASSERT_TRUE(b.join("views"));
+    auto joined = next(a);
+    EXPECT_EQ(joined.cause(), chorus::cause::join);
+    EXPECT_EQ(joined.members(), (std::vector<std::string>{"#ma#d1", "#mb#d1"}));
+    EXPECT_EQ(joined.vs_sets(), std::vector<std::vector<std::string>>{{"#mb#d1"}});
+    EXPECT_EQ(joined.my_vs_set(), 0u);
+    EXPECT_EQ(joined.changed_member(), "#mb#d1");
+    EXPECT_FALSE(joined.group_id() == first.group_id());
+    auto at_b = next(b);
+    EXPECT_EQ(at_b.group_id(), joined.group_id());
+    EXPECT_EQ(at_b.message_type(), 1);  // b's index among the members
+    ASSERT_TRUE(b.leave("views"));
+    auto self = next(b);
+    EXPECT_TRUE(self.is_self_leave());
+    EXPECT_EQ(self.sender(), "views");
+    auto left = next(a);
+    EXPECT_EQ(left.cause(), chorus::cause::leave);
+    EXPECT_EQ(left.changed_member(), "#mb#d1");
+    EXPECT_EQ(left.members(), std::vector<std::string>{"#ma#d1"});
+    ASSERT_TRUE(b.join("views"));
+    EXPECT_EQ(next(a).cause(), chorus::cause::join);
+  }  // b's destructor disconnects
+  auto gone = next(a);
+  EXPECT_EQ(gone.cause(), chorus::cause::disconnect);
+  EXPECT_EQ(gone.changed_member(), "#mb#d1");
+}
+
+TEST_F(ClientTest, ReceiveTimesOutAndPollSaysNothingWaits) {
+  auto a = connect(*d_, 1, "idle");
+  auto p = a.poll();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(*p, 0u);
+  auto m = a.receive(50ms);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, chorus::error::timed_out);
+  // The connection still works afterwards.
+  ASSERT_TRUE(a.join("afteridle"));
+  EXPECT_TRUE(next(a).is_regular_membership());
+}
+
+TEST_F(ClientTest, ErrorsSayWhatWentWrong) {
+  auto bad = chorus::connection::connect({.endpoint = "no such place", .name = ""});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, -1);  // ILLEGAL_SPREAD
+  EXPECT_NE(bad.error().message.find("no such place"), std::string::npos);
+  auto dup1 = connect(*d_, 1, "dup");
+  auto dup2 = chorus::connection::connect({.endpoint = d_->endpoint(1), .name = "dup"});
+  ASSERT_FALSE(dup2);
+  EXPECT_EQ(dup2.error().code, -6);  // REJECT_NOT_UNIQUE
+  auto j = dup1.join("bad group");
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code, -14);  // ILLEGAL_GROUP
+  ASSERT_TRUE(dup1.disconnect());
+  EXPECT_FALSE(dup1.connected());
+  auto after = dup1.multicast(chorus::service::agreed, "g", "x");
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, -11);  // ILLEGAL_SESSION
+}
+
+TEST(ClientCrash, TransitionThenNetworkViewWithTheSurvivors) {
+  daemons d(3);
+  auto a = connect(d, 1, "ca");
+  auto b = connect(d, 2, "cb");
+  auto c = connect(d, 3, "cc");
+  chorus::message view;
+  for (auto* x : {&a, &b, &c}) {
+    ASSERT_TRUE(x->join("crash"));
+    // Wait until this member sees everyone who joined so far.
+  }
+  for (auto* x : {&a, &b}) {
+    for (;;) {
+      view = next(*x);
+      if (view.is_regular_membership() && view.members().size() == 3) break;
+    }
+  }
+  const auto before = view.group_id();
+  d.kill9(3);
+  for (auto* x : {&a, &b}) {
+    auto t = next(*x);
+    ASSERT_TRUE(t.is_transition()) << std::hex << t.type();
+    EXPECT_EQ(t.sender(), "crash");
+    EXPECT_EQ(t.group_id(), before);
+    auto n = next(*x);
+    ASSERT_TRUE(n.is_regular_membership());
+    EXPECT_EQ(n.cause(), chorus::cause::network);
+    EXPECT_EQ(n.members(), (std::vector<std::string>{"#ca#d1", "#cb#d2"}));
+    EXPECT_EQ(n.vs_sets(), (std::vector<std::vector<std::string>>{{"#ca#d1", "#cb#d2"}}));
+    EXPECT_EQ(n.changed_member(), "");
+    EXPECT_FALSE(n.group_id() == before);
+  }
+}
+
+}  // namespace
+
+extern "C" int c_api_roundtrip(const char* spread_name);
+
+namespace {
+
+TEST_F(ClientTest, TheCApiFromC) { EXPECT_EQ(c_api_roundtrip(d_->endpoint(1).c_str()), 0); }
+
+}  // namespace

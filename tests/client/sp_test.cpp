@@ -1,0 +1,490 @@
+// sp_test.cpp — Spread's C API (include/sp.h) against real chorusd daemons: every function, the
+// error codes the spec lists (§5.1), the short-buffer rules with and without DROP_RECV (§6),
+// membership parsing (§4.6), endian-mismatch reporting, threads and fork.
+#include "sp.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemons.hpp"
+
+namespace {
+
+using chorus::testing::daemons;
+
+struct received {
+  int ret = 0;
+  service type = 0;
+  std::string sender;
+  std::vector<std::string> groups;
+  int num_groups = 0;
+  int16 mess_type = 0;
+  int endian = 0;
+  std::string data;
+};
+
+// One SP_receive with room for 16 groups and 64 KiB.
+received receive(mailbox m, service flags = 0, int max_groups = 16, int max_len = 65536) {
+  received r;
+  char sender[MAX_GROUP_NAME];
+  std::vector<std::array<char, MAX_GROUP_NAME>> groups(
+      static_cast<std::size_t>(std::max(max_groups, 1)));
+  std::vector<char> buf(static_cast<std::size_t>(std::max(max_len, 1)));
+  r.type = flags;
+  r.ret = SP_receive(m, &r.type, sender, max_groups, &r.num_groups,
+                     reinterpret_cast<char(*)[MAX_GROUP_NAME]>(groups.data()), &r.mess_type,
+                     &r.endian, max_len, buf.data());
+  r.sender = sender;
+  for (int i = 0; i < std::min(std::abs(r.num_groups), max_groups); ++i) {
+    r.groups.emplace_back(groups[static_cast<std::size_t>(i)].data());
+  }
+  if (r.ret > 0) r.data.assign(buf.data(), static_cast<std::size_t>(std::min(r.ret, max_len)));
+  return r;
+}
+
+// The next message that is not a membership message.
+received receive_data(mailbox m) {
+  for (;;) {
+    auto r = receive(m);
+    if (r.ret < 0 || !Is_membership_mess(r.type)) return r;
+  }
+}
+
+class SpTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { d_ = new daemons(1); }
+  static void TearDownTestSuite() {
+    delete d_;
+    d_ = nullptr;
+  }
+
+  mailbox connect(const std::string& name, int membership = 1) {
+    mailbox m = -1;
+    char pg[MAX_GROUP_NAME];
+    int r = SP_connect(d_->endpoint(1).c_str(), name.c_str(), 0, membership, &m, pg);
+    EXPECT_EQ(r, ACCEPT_SESSION) << name;
+    open_.push_back(m);
+    return m;
+  }
+
+  void TearDown() override {
+    for (mailbox m : open_) SP_disconnect(m);
+  }
+
+  // Joins and consumes the joiner's own JOIN view.
+  void join(mailbox m, const char* group) {
+    ASSERT_EQ(SP_join(m, group), 0);
+    auto r = receive(m);
+    ASSERT_GT(r.ret, 0);
+    ASSERT_TRUE(Is_reg_memb_mess(r.type) && Is_caused_join_mess(r.type));
+  }
+
+  static daemons* d_;
+  std::vector<mailbox> open_;
+};
+
+daemons* SpTest::d_ = nullptr;
+
+TEST_F(SpTest, ConnectGivesThePrivateGroupAndTheVersion) {
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  ASSERT_EQ(SP_connect(d_->endpoint(1).c_str(), "alice", 0, 1, &m, pg), ACCEPT_SESSION);
+  open_.push_back(m);
+  EXPECT_STREQ(pg, "#alice#d1");
+  EXPECT_GE(m, 0);
+  int major = 0, minor = 0, patch = 0;
+  EXPECT_EQ(SP_version(&major, &minor, &patch), 1);
+  EXPECT_EQ(major * 10000 + minor * 100 + patch, 50001);
+}
+
+TEST_F(SpTest, ConnectOverTcpAndWithATimeout) {
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  sp_time t{5, 0};
+  ASSERT_EQ(SP_connect_timeout(d_->tcp_endpoint(1).c_str(), "tcp", 0, 1, &m, pg, t),
+            ACCEPT_SESSION);
+  open_.push_back(m);
+  EXPECT_STREQ(pg, "#tcp#d1");
+  join(m, "tcpgroup");
+}
+
+TEST_F(SpTest, ConnectErrors) {
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  EXPECT_EQ(SP_connect("not a spread name", "x", 0, 1, &m, pg), ILLEGAL_SPREAD);
+  EXPECT_EQ(SP_connect("70000", "x", 0, 1, &m, pg), ILLEGAL_SPREAD);
+  EXPECT_EQ(SP_connect("4803@", "x", 0, 1, &m, pg), ILLEGAL_SPREAD);
+  // Nothing listens there.
+  EXPECT_EQ(SP_connect((d_->endpoint(1) + "-none").c_str(), "x", 0, 1, &m, pg), COULD_NOT_CONNECT);
+  EXPECT_EQ(SP_connect("1@127.0.0.1", "x", 0, 1, &m, pg), COULD_NOT_CONNECT);
+  sp_time bad{-1, 0};
+  EXPECT_EQ(SP_connect_timeout(d_->endpoint(1).c_str(), "x", 0, 1, &m, pg, bad), ILLEGAL_TIME);
+  // The daemon's rejects.
+  EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "bad name", 0, 1, &m, pg), REJECT_ILLEGAL_NAME);
+  connect("taken");
+  EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "taken", 0, 1, &m, pg), REJECT_NOT_UNIQUE);
+}
+
+TEST_F(SpTest, ErrorTextsAreSpreads) {
+  EXPECT_STREQ(SP_strerror(REJECT_NOT_UNIQUE), "Connection rejected, name not unique");
+  testing::internal::CaptureStdout();
+  SP_error(REJECT_NOT_UNIQUE);
+  EXPECT_EQ(testing::internal::GetCapturedStdout(),
+            "SP_error: (-6) Connection rejected, name not unique.\n");
+}
+
+TEST_F(SpTest, EveryServiceIsDeliveredWithItsTypeAndMessType) {
+  mailbox a = connect("svc");
+  join(a, "svcg");
+  const service services[] = {UNRELIABLE_MESS, RELIABLE_MESS, FIFO_MESS,
+                              CAUSAL_MESS,     AGREED_MESS,   SAFE_MESS};
+  for (int i = 0; i < 6; ++i) {
+    std::string text = "message " + std::to_string(i);
+    ASSERT_EQ(SP_multicast(a, services[i], "svcg", static_cast<int16>(100 + i),
+                           static_cast<int>(text.size()), text.data()),
+              static_cast<int>(text.size()));
+  }
+  for (int i = 0; i < 6; ++i) {
+    auto r = receive_data(a);
+    EXPECT_EQ(r.ret, static_cast<int>(r.data.size()));
+    EXPECT_EQ(r.type, services[i]);
+    EXPECT_TRUE(Is_regular_mess(r.type));
+    EXPECT_EQ(r.sender, "#svc#d1");
+    EXPECT_EQ(r.groups, std::vector<std::string>{"svcg"});
+    EXPECT_EQ(r.mess_type, 100 + i);
+    EXPECT_EQ(r.endian, 0);
+    EXPECT_EQ(r.data, "message " + std::to_string(i));
+  }
+}
+
+TEST_F(SpTest, SelfDiscardMultigroupAndScatter) {
+  mailbox a = connect("sa");
+  mailbox b = connect("sb");
+  join(a, "g1");
+  join(b, "g2");
+  // SELF_DISCARD: a is not in g2, b receives; a sends to g1 only itself, discarded.
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS | SELF_DISCARD, "g1", 0, 4, "self"), 4);
+  const char groups[2][MAX_GROUP_NAME] = {"g1", "g2"};
+  ASSERT_EQ(SP_multigroup_multicast(a, FIFO_MESS, 2, groups, 7, 4, "both"), 4);
+  scatter sc{};
+  char p1[] = "scat", p2[] = "tered";
+  sc.num_elements = 2;
+  sc.elements[0] = {p1, 4};
+  sc.elements[1] = {p2, 5};
+  ASSERT_EQ(SP_scat_multicast(a, SAFE_MESS, "g2", 9, &sc), 9);
+  ASSERT_EQ(SP_multigroup_scat_multicast(a, RELIABLE_MESS, 2, groups, 3, &sc), 9);
+  auto r = receive_data(a);  // the self-discarded one never arrives
+  EXPECT_EQ(r.data, "both");
+  EXPECT_EQ(r.groups, (std::vector<std::string>{"g1", "g2"}));
+  EXPECT_EQ(receive_data(a).data, "scattered");
+  EXPECT_EQ(receive_data(b).data, "both");
+  r = receive_data(b);
+  EXPECT_EQ((std::pair{r.data, static_cast<int>(r.mess_type)}),
+            (std::pair{std::string("scattered"), 9}));
+  // A scattered receive fills the buffers in order.
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "g2", 0, 10, "0123456789"), 10);
+  char b1[3], b2[20];
+  scatter in{};
+  in.num_elements = 2;
+  in.elements[0] = {b1, 3};
+  in.elements[1] = {b2, 20};
+  char sender[MAX_GROUP_NAME];
+  char gs[4][MAX_GROUP_NAME];
+  int ng = 0, endian = 0;
+  int16 mt = 0;
+  service st = 0;
+  EXPECT_EQ(SP_scat_receive(b, &st, sender, 4, &ng, gs, &mt, &endian, &in),
+            9);  // the multigroup one
+  EXPECT_EQ(SP_scat_receive(b, &st, sender, 4, &ng, gs, &mt, &endian, &in), 10);
+  EXPECT_EQ(std::string(b1, 3) + std::string(b2, 7), "0123456789");
+}
+
+TEST_F(SpTest, SendErrors) {
+  mailbox a = connect("errs");
+  EXPECT_EQ(SP_multicast(a, 0, "g", 0, 1, "x"), ILLEGAL_SERVICE);
+  EXPECT_EQ(SP_multicast(a, SELF_DISCARD, "g", 0, 1, "x"), ILLEGAL_SERVICE);
+  EXPECT_EQ(SP_multicast(a, AGREED_MESS | REJECT_MESS, "g", 0, 1, "x"), ILLEGAL_SERVICE);
+  EXPECT_EQ(SP_join(a, ""), ILLEGAL_GROUP);
+  EXPECT_EQ(SP_join(a, "has space"), ILLEGAL_GROUP);
+  EXPECT_EQ(SP_join(a, std::string(32, 'x').c_str()), ILLEGAL_GROUP);
+  EXPECT_EQ(SP_leave(a, "#private"), ILLEGAL_GROUP);
+  std::vector<char> big(144000 - 32 + 1);
+  EXPECT_EQ(SP_multicast(a, AGREED_MESS, "g", 0, static_cast<int>(big.size()), big.data()),
+            MESSAGE_TOO_LONG);
+  std::vector<char> fits(144000 - 32);
+  EXPECT_EQ(SP_multicast(a, AGREED_MESS, "g", 0, static_cast<int>(fits.size()), fits.data()),
+            static_cast<int>(fits.size()));
+  EXPECT_EQ(SP_multicast(12345, AGREED_MESS, "g", 0, 1, "x"), ILLEGAL_SESSION);
+  EXPECT_EQ(SP_join(12345, "g"), ILLEGAL_SESSION);
+  EXPECT_EQ(SP_poll(12345), ILLEGAL_SESSION);
+  EXPECT_EQ(SP_disconnect(12345), ILLEGAL_SESSION);
+  ASSERT_EQ(SP_disconnect(a), 0);
+  open_.clear();
+  EXPECT_EQ(SP_multicast(a, AGREED_MESS, "g", 0, 1, "x"), ILLEGAL_SESSION);
+}
+
+TEST_F(SpTest, ShortBufferKeepsTheMessageWithoutDropRecv) {
+  mailbox a = connect("short");
+  join(a, "sg");
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "sg", 5, 100, std::string(100, 'z').c_str()), 100);
+  auto r = receive(a, 0, 16, 10);
+  EXPECT_EQ(r.ret, BUFFER_TOO_SHORT);
+  EXPECT_EQ(r.endian, -100);  // the size needed
+  EXPECT_EQ(r.num_groups, 0);
+  EXPECT_EQ(r.type, AGREED_MESS);
+  EXPECT_EQ(r.sender, "#short#d1");
+  EXPECT_EQ(r.mess_type, 5);
+  r = receive(a, 0, 16, 100);  // the same message, now whole
+  EXPECT_EQ(r.ret, 100);
+  EXPECT_EQ(r.data, std::string(100, 'z'));
+}
+
+TEST_F(SpTest, ShortGroupsKeepTheMessageWithoutDropRecv) {
+  mailbox a = connect("shortg");
+  join(a, "sg1");
+  const char groups[3][MAX_GROUP_NAME] = {"sg1", "sg2", "sg3"};
+  ASSERT_EQ(SP_multigroup_multicast(a, AGREED_MESS, 3, groups, 0, 3, "abc"), 3);
+  auto r = receive(a, 0, 2, 100);
+  EXPECT_EQ(r.ret, GROUPS_TOO_SHORT);
+  EXPECT_EQ(r.num_groups, -3);
+  r = receive(a, 0, 3, 100);
+  EXPECT_EQ(r.ret, 3);
+  EXPECT_EQ(r.groups, (std::vector<std::string>{"sg1", "sg2", "sg3"}));
+}
+
+TEST_F(SpTest, DropRecvCutsAndReportsWhatWasLost) {
+  mailbox a = connect("drop");
+  join(a, "dg1");
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "dg1", 0, 10, "0123456789"), 10);
+  const char groups[3][MAX_GROUP_NAME] = {"dg1", "dg2", "dg3"};
+  ASSERT_EQ(SP_multigroup_multicast(a, AGREED_MESS, 3, groups, 0, 2, "ok"), 2);
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "dg1", 0, 4, "next"), 4);
+  auto r = receive(a, DROP_RECV, 16, 4);  // payload cut
+  EXPECT_EQ(r.ret, BUFFER_TOO_SHORT);
+  EXPECT_EQ(r.endian, -10);
+  r = receive(a, DROP_RECV, 1, 100);  // groups cut: the payload is whole
+  EXPECT_EQ(r.ret, 2);
+  EXPECT_EQ(r.num_groups, -3);
+  EXPECT_EQ(r.groups, std::vector<std::string>{"dg1"});
+  EXPECT_EQ(r.data, "ok");
+  r = receive(a, 0, 16, 100);  // nothing was left behind
+  EXPECT_EQ(r.data, "next");
+}
+
+TEST_F(SpTest, MembershipMessagesParse) {
+  mailbox a = connect("ma");
+  mailbox b = connect("mb");
+  join(a, "mg");
+  ASSERT_EQ(SP_join(b, "mg"), 0);
+  for (mailbox m : {a, b}) {
+    char body[4096];
+    char sender[MAX_GROUP_NAME];
+    char members[8][MAX_GROUP_NAME];
+    int n = 0, endian = 0;
+    int16 index = 0;
+    service st = 0;
+    int len = SP_receive(m, &st, sender, 8, &n, members, &index, &endian, sizeof body, body);
+    ASSERT_GT(len, 0);
+    ASSERT_TRUE(Is_reg_memb_mess(st) && Is_caused_join_mess(st));
+    EXPECT_STREQ(sender, "mg");
+    ASSERT_EQ(n, 2);
+    EXPECT_STREQ(members[0], "#ma#d1");
+    EXPECT_STREQ(members[1], "#mb#d1");
+    EXPECT_EQ(index, m == a ? 0 : 1);  // our own place among the members
+    membership_info info;
+    ASSERT_EQ(SP_get_memb_info(body, st, &info), 1);
+    EXPECT_STREQ(info.changed_member, "#mb#d1");
+    EXPECT_EQ(info.num_vs_sets, 1u);
+    EXPECT_EQ(info.my_vs_set.num_members, 1u);
+    vs_set_info sets[4];
+    unsigned mine = 99;
+    ASSERT_EQ(SP_get_vs_sets_info(body, sets, 4, &mine), 1);
+    EXPECT_EQ(mine, 0u);
+    char names[4][MAX_GROUP_NAME];
+    ASSERT_EQ(SP_get_vs_set_members(body, &sets[0], names, 4), 1);
+    EXPECT_STREQ(names[0], "#mb#d1");
+    EXPECT_EQ(SP_get_vs_set_members(body, &sets[0], names, 0), BUFFER_TOO_SHORT);
+    EXPECT_EQ(SP_get_vs_sets_info(body, sets, 0, &mine), BUFFER_TOO_SHORT);
+    // The scatter forms read the same body split in two.
+    scatter sc{};
+    sc.num_elements = 2;
+    sc.elements[0] = {body, 7};
+    sc.elements[1] = {body + 7, len - 7};
+    membership_info again;
+    ASSERT_EQ(SP_scat_get_memb_info(&sc, st, &again), 1);
+    EXPECT_TRUE(SP_equal_group_ids(info.gid, again.gid));
+    ASSERT_EQ(SP_scat_get_vs_sets_info(&sc, sets, 4, &mine), 1);
+    ASSERT_EQ(SP_scat_get_vs_set_members(&sc, &sets[0], names, 4), 1);
+    EXPECT_STREQ(names[0], "#mb#d1");
+    EXPECT_EQ(SP_get_memb_info(body, AGREED_MESS, &info), ILLEGAL_MESSAGE);
+  }
+  // b leaves: b gets a self-leave, a a LEAVE view with a new group id.
+  ASSERT_EQ(SP_leave(b, "mg"), 0);
+  auto self = receive(b);
+  EXPECT_TRUE(Is_self_leave(self.type));
+  EXPECT_EQ(self.sender, "mg");
+  membership_info none;
+  EXPECT_EQ(SP_get_memb_info(nullptr, self.type, &none), 1);
+  auto left = receive(a);
+  EXPECT_TRUE(Is_reg_memb_mess(left.type) && Is_caused_leave_mess(left.type));
+  EXPECT_EQ(left.groups, std::vector<std::string>{"#ma#d1"});
+}
+
+TEST_F(SpTest, PollCountsBytesWaiting) {
+  mailbox a = connect("poll");
+  join(a, "pg");
+  EXPECT_EQ(SP_poll(a), 0);
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "pg", 0, 5, "hello"), 5);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (SP_poll(a) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(SP_poll(a), 48 + 32 + 5);  // header, one group, the payload
+  EXPECT_EQ(receive_data(a).data, "hello");
+}
+
+// A client on a big-endian machine writes its header and hint in its own order; the receiver
+// reports endian_mismatch and still gets the right mess_type.
+TEST_F(SpTest, ByteSwappedSenderIsReported) {
+  mailbox raw = connect("swapped");
+  mailbox r = connect("reader");
+  join(r, "eg");
+  auto be32 = [](std::vector<char>& out, std::uint32_t v) {
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  std::vector<char> frame;
+  be32(frame, AGREED_MESS);  // no marker: big-endian
+  std::string sender = "#swapped#d1";
+  sender.resize(32, '\0');
+  frame.insert(frame.end(), sender.begin(), sender.end());
+  be32(frame, 1);
+  be32(frame, static_cast<std::uint32_t>(0x1234) << 8);  // hint: mess_type 0x1234
+  be32(frame, 3);
+  std::string group = "eg";
+  group.resize(32, '\0');
+  frame.insert(frame.end(), group.begin(), group.end());
+  frame.insert(frame.end(), {'b', 'e', '!'});
+  ASSERT_EQ(::write(raw, frame.data(), frame.size()), static_cast<ssize_t>(frame.size()));
+  auto m = receive_data(r);
+  EXPECT_EQ(m.ret, 3);
+  EXPECT_EQ(m.data, "be!");
+  EXPECT_EQ(m.endian, 1);
+  EXPECT_EQ(m.mess_type, 0x1234);
+  EXPECT_EQ(m.sender, "#swapped#d1");
+}
+
+TEST_F(SpTest, ConcurrentSendersAndReceiversShareOneMailbox) {
+  mailbox a = connect("conc");
+  join(a, "cg");
+  constexpr int threads = 4, each = 500;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < each; ++i) {
+        std::string text = std::to_string(t) + ":" + std::to_string(i) + std::string(200, '.');
+        ASSERT_EQ(SP_multicast(a, FIFO_MESS, "cg", static_cast<int16>(t),
+                               static_cast<int>(text.size()), text.data()),
+                  static_cast<int>(text.size()));
+      }
+    });
+  }
+  std::atomic<int> got{0};
+  std::vector<std::vector<int>> seen(threads);
+  std::mutex seen_mutex;
+  std::vector<std::thread> receivers;
+  for (int t = 0; t < 2; ++t) {
+    receivers.emplace_back([&] {
+      for (;;) {
+        char sender[MAX_GROUP_NAME], groups[4][MAX_GROUP_NAME], buf[1024];
+        int n = 0, endian = 0;
+        int16 mt = 0;
+        service st = 0;
+        int len = SP_receive(a, &st, sender, 4, &n, groups, &mt, &endian, sizeof buf, buf);
+        if (len < 0) return;
+        if (!Is_regular_mess(st)) continue;
+        std::string text(buf, static_cast<std::size_t>(len));
+        if (text == "stop") return;  // one each: a receiver that got one takes no other
+        int who = std::stoi(text.substr(0, text.find(':')));
+        {
+          std::lock_guard lock(seen_mutex);
+          seen[static_cast<std::size_t>(who)].push_back(std::stoi(text.substr(text.find(':') + 1)));
+        }
+        ++got;
+      }
+    });
+  }
+  for (auto& s : senders) s.join();
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(SP_multicast(a, FIFO_MESS, "cg", 0, 4, "stop"), 4);
+  for (auto& r : receivers) r.join();
+  EXPECT_EQ(got.load(), threads * each);
+  // Every message arrived whole, exactly once (two receivers interleave, so sort to compare).
+  for (auto& v : seen) {
+    std::sort(v.begin(), v.end());
+    ASSERT_EQ(v.size(), static_cast<std::size_t>(each));
+    for (int i = 0; i < each; ++i) EXPECT_EQ(v[static_cast<std::size_t>(i)], i);
+  }
+}
+
+TEST_F(SpTest, DisconnectFromAnotherThreadEndsABlockedReceive) {
+  mailbox a = connect("wake");
+  std::atomic<int> result{1};
+  std::thread t([&] {
+    char sender[MAX_GROUP_NAME], groups[1][MAX_GROUP_NAME], buf[16];
+    int n = 0, endian = 0;
+    int16 mt = 0;
+    service st = 0;
+    result = SP_receive(a, &st, sender, 1, &n, groups, &mt, &endian, sizeof buf, buf);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the stimulus: it blocks first
+  ASSERT_EQ(SP_disconnect(a), 0);
+  open_.clear();
+  t.join();
+  EXPECT_LT(result.load(), 0);
+}
+
+TEST_F(SpTest, ForkThenKillLeavesTheParentsSessionAlone) {
+  mailbox a = connect("parent");
+  mailbox watcher = connect("watcher");
+  join(a, "fg");
+  ASSERT_EQ(SP_join(watcher, "fg"), 0);
+  ASSERT_TRUE(Is_caused_join_mess(receive(watcher).type));
+  ASSERT_TRUE(Is_caused_join_mess(receive(a).type));
+  pid_t child = ::fork();
+  if (child == 0) {
+    SP_kill(a);  // the child's copy only
+    ::_exit(SP_multicast(a, AGREED_MESS, "fg", 0, 1, "x") == ILLEGAL_SESSION ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The parent's session is intact: it sends, and nobody saw it leave.
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "fg", 0, 5, "still"), 5);
+  auto m = receive(watcher);
+  EXPECT_TRUE(Is_regular_mess(m.type)) << std::hex << m.type;
+  EXPECT_EQ(m.data, "still");
+  EXPECT_EQ(receive_data(a).data, "still");
+}
+
+TEST_F(SpTest, KillIsSeenAsADisconnect) {
+  mailbox a = connect("killed");
+  mailbox w = connect("kwatch");
+  join(w, "kg");
+  ASSERT_EQ(SP_join(a, "kg"), 0);
+  ASSERT_TRUE(Is_caused_join_mess(receive(w).type));
+  SP_kill(a);
+  auto m = receive(w);
+  EXPECT_TRUE(Is_reg_memb_mess(m.type) && Is_caused_disconnect_mess(m.type));
+  EXPECT_EQ(m.groups, std::vector<std::string>{"#kwatch#d1"});
+  EXPECT_EQ(SP_poll(a), ILLEGAL_SESSION);
+}
+
+}  // namespace
