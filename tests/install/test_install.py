@@ -1,0 +1,95 @@
+"""test_install.py — the client library as a user gets it (issue 5): `cmake --install` into a
+fresh prefix, then the installed examples built the two ways a user would build them —
+find_package(Chorus) with CMake (shared and static), and pkg-config with the C compiler alone —
+and run against the installed chorusd.
+
+Usage: CHORUS_BUILD=<build dir> python3 test_install.py -v   (ctest sets it; default build/)
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+
+BUILD = Path(os.environ.get("CHORUS_BUILD") or HERE.parents[1] / "build").resolve()
+
+
+def run(cmd, **kw):
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+    if out.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({out.returncode}):\n"
+                             f"{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+class Installed(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="chorus-install-"))
+        cls.prefix = cls.tmp / "prefix"
+        run(["cmake", "--install", str(BUILD), "--prefix", str(cls.prefix)])
+        libdir = next(p for p in (cls.prefix / "lib", cls.prefix / "lib64",
+                                  *(cls.prefix / "lib").glob("*-linux-gnu"))
+                      if (p / "pkgconfig" / "chorus.pc").exists())
+        cls.libdir = libdir
+        os.environ["CHORUSD"] = str(cls.prefix / "bin" / "chorusd")
+        import cluster  # after CHORUSD is set: the installed daemon
+        cls.cluster = cluster.Cluster(1, tmpdir=cls.tmp / "daemon")
+        cls.cluster.start_all()
+        cls.endpoint = cls.cluster.unix_path(1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_layout(self):
+        for f in ["bin/chorusd", "include/sp.h", "include/chorus/client.hpp"]:
+            self.assertTrue((self.prefix / f).exists(), f)
+        names = {p.name for p in self.libdir.iterdir()}
+        self.assertIn("libchorus.a", names)
+        self.assertIn("libchorus.so", names)
+        self.assertTrue((self.libdir / "cmake" / "Chorus" / "ChorusConfig.cmake").exists())
+
+    def test_examples_with_cmake_find_package(self):
+        src = self.prefix / "share" / "doc" / "chorus" / "examples"
+        out = self.tmp / "examples-cmake"
+        run(["cmake", "-S", str(src), "-B", str(out), "-G", "Ninja",
+             f"-DCMAKE_PREFIX_PATH={self.prefix}"])
+        run(["cmake", "--build", str(out)])
+        for exe in ["hello_c", "hello_cpp", "hello_c_static"]:
+            text = run([str(out / exe), self.endpoint, "install-" + exe.replace("_", "-")])
+            self.assertIn("hello from #", text, exe)
+        # listen_c and listen_cpp see a hello's message and the views around it.
+        for listener in ["listen_c", "listen_cpp"]:
+            group = "lg-" + listener.replace("_", "-")
+            p = subprocess.Popen([str(out / listener), self.endpoint, group, "4"],
+                                 stdout=subprocess.PIPE, text=True)
+            first = p.stdout.readline()  # "<pg> listening to <group>": it has joined
+            self.assertIn("listening to " + group, first)
+            run([str(out / "hello_c"), self.endpoint, group])
+            rest, _ = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, rest)
+            self.assertIn("hello from #", rest)
+            self.assertIn("now has 2 members", rest)
+
+    def test_c_example_with_pkg_config(self):
+        env = dict(os.environ, PKG_CONFIG_PATH=str(self.libdir / "pkgconfig"))
+        flags = run(["pkg-config", "--cflags", "--libs", "chorus"], env=env).split()
+        exe = self.tmp / "hello-pkgconfig"
+        src = self.prefix / "share" / "doc" / "chorus" / "examples" / "c" / "hello.c"
+        run(["cc", "-Wall", "-Wextra", "-Werror", str(src), *flags, "-o", str(exe)])
+        text = run([str(exe), self.endpoint, "pkgconfig"],
+                   env=dict(os.environ, LD_LIBRARY_PATH=str(self.libdir)))
+        self.assertIn("hello from #", text)
+        self.assertIn("Spread library version 5.0.1", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
