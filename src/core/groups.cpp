@@ -82,6 +82,20 @@ std::optional<groups::view> groups::find(std::string_view group_name) const {
   return view{it->second.gid, names(it->second.members)};
 }
 
+std::vector<groups::summary> groups::summarize(std::size_t groups_max,
+                                               std::size_t members_max) const {
+  std::vector<summary> out;
+  out.reserve(std::min(groups_max, groups_.size()));
+  for (const auto& [name, g] : groups_) {
+    if (out.size() == groups_max) break;
+    summary& s = out.emplace_back(summary{name, g.members.size(), {}});
+    std::size_t n = std::min(members_max, g.members.size());
+    s.members.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) s.members.push_back(g.members[i].name);
+  }
+  return out;
+}
+
 std::size_t groups::rank_of(node_id n) const {
   auto it = ranks_.find(n);
   return it == ranks_.end() ? cfg_.daemon_order.size() + 1 : it->second;

@@ -114,6 +114,14 @@ class groups {
     std::vector<std::string> members;
   };
   std::optional<view> find(std::string_view group) const;
+  struct summary {
+    std::string name;
+    std::size_t member_count = 0;
+    std::vector<std::string> members;  // the first of them (member order, G1)
+  };
+  // The first `groups_max` groups by name, each with its first `members_max` members: a copy
+  // bounded however large the table is (the daemon's control socket).
+  std::vector<summary> summarize(std::size_t groups_max, std::size_t members_max) const;
   std::size_t group_count() const noexcept { return groups_.size(); }
   std::size_t session_count() const noexcept { return sessions_.size(); }
   const groups_stats& stats() const noexcept { return stats_; }

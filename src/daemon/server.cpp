@@ -3,10 +3,12 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,11 @@ namespace cl = wire::client;
 using namespace std::chrono_literals;
 
 constexpr std::size_t packet_bytes_loopback = 16 * 1024;
+// The control socket's status lists at most this many sessions and groups, and this many
+// members of each group: one answer stays a few megabytes at most.
+constexpr std::size_t status_sessions_max = 1000;
+constexpr std::size_t status_groups_max = 1000;
+constexpr std::size_t status_group_members_max = 100;
 
 std::string replace_all(std::string s, std::string_view from, std::string_view to) {
   for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
@@ -118,18 +125,23 @@ util::result<std::unique_ptr<server>> server::create(asio::io_context& io, serve
   } else {
     spdlog::info("reaching the other daemons by unicast ({} peers)", peers.size() - 1);
   }
-  std::unique_ptr<server> s(new server(io, std::move(opt), cfg, std::move(*transport)));
+  std::unique_ptr<server> s(
+      new server(io, std::move(opt), cfg, std::move(*transport), multicast, runtime));
   if (auto st = s->listen(); !st.ok()) return st;
+  s->open_control();
   return s;
 }
 
 server::server(asio::io_context& io, server_options opt, core::config cfg,
-               std::unique_ptr<udp_transport> transport)
+               std::unique_ptr<udp_transport> transport,
+               std::optional<asio::ip::udp::endpoint> multicast, std::string runtime_dir)
     : io_(io),
       opt_(std::move(opt)),
       cfg_(std::move(cfg)),
       groups_(core::groups_config{cfg_.self, cfg_.daemons}),
       transport_(std::move(transport)),
+      multicast_(multicast),
+      runtime_dir_(std::move(runtime_dir)),
       tcp_(io),
       unix_(io),
       timer_(io),
@@ -170,6 +182,12 @@ util::status server::listen() {
   if (std::error_code dir_ec; opt_.conf.unix_socket_dir.find("%n") != std::string::npos) {
     std::filesystem::create_directories(std::filesystem::path(unix_path_).parent_path(), dir_ec);
   }
+  if (unix_path_.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return util::status(util::errc::invalid_argument,
+                        "the Unix socket path " + unix_path_ + " is longer than " +
+                            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+                            " bytes: shorten UnixSocketDir");
+  }
   ::unlink(unix_path_.c_str());
   unix_.open(asio::local::stream_protocol(), ec);
   if (!ec) unix_.bind(asio::local::stream_protocol::endpoint(unix_path_), ec);
@@ -184,7 +202,20 @@ util::status server::listen() {
   return {};
 }
 
+// The daemon serves its clients without it: a control socket that cannot be opened (a path
+// too long, a directory not writable) is logged, not fatal.
+void server::open_control() {
+  auto c = control_endpoint::open(io_, runtime_dir_ + "/control", *this);
+  if (!c) {
+    spdlog::error("{}; no status for operator tools", c.error().message());
+    return;
+  }
+  control_ = std::move(*c);
+  spdlog::info("control socket {}", control_->path());
+}
+
 void server::start() {
+  started_ = std::chrono::steady_clock::now();
   node_ = std::make_unique<core::node>(cfg_, now());
   spdlog::info("daemon {} (node {}, incarnation {}) of {} configured daemons, config {:016x}",
                opt_.daemon_name, cfg_.self.value, cfg_.incarnation, cfg_.daemons.size(),
@@ -197,6 +228,7 @@ void server::start() {
   });
   accept_tcp();
   accept_unix();
+  if (control_) control_->start();
   pump();
 }
 
@@ -208,6 +240,7 @@ void server::stop(const std::string& why) {
   tcp_.close(ec);
   unix_.close(ec);
   ::unlink(unix_path_.c_str());
+  if (control_) control_->close();  // removes the socket file
   for (auto& [id, s] : sessions_) s->shutdown();
   sessions_.clear();
   transport_->close();
@@ -418,7 +451,10 @@ void server::pump() {
 void server::act(core::output out) {
   transport_->send(out.packets);
   for (const auto& e : out.events) {
-    if (const auto* c = std::get_if<core::configuration>(&e)) log_configuration(*c);
+    if (const auto* c = std::get_if<core::configuration>(&e)) {
+      log_configuration(*c);
+      configuration_ = *c;
+    }
     groups_.on_event(e);
   }
 }
@@ -427,11 +463,10 @@ void server::log_configuration(const core::configuration& c) const {
   std::string members;
   for (auto m : c.members) {
     members += ' ';
-    members += m.value < names_.size() ? names_[m.value] : std::to_string(m.value);
+    members += name_of(m);
   }
   // The ring as <representative>/<its incarnation>/<sequence>: names what the numbers mean.
-  auto rep = c.ring.rep.value < names_.size() ? names_[c.ring.rep.value]
-                                              : std::to_string(c.ring.rep.value);
+  auto rep = name_of(c.ring.rep);
   spdlog::info("{} configuration, ring {}/{}/{}:{}",
                c.type == core::configuration::kind::regular ? "regular" : "transitional", rep,
                core::ring_incarnation(c.ring.counter), core::ring_sequence(c.ring.counter),
@@ -451,6 +486,174 @@ void server::arm_timer(std::optional<core::time_point> deadline) {
     node_->tick(now());
     pump();
   });
+}
+
+std::string server::name_of(core::node_id n) const {
+  return n.value < names_.size() ? names_[n.value] : std::to_string(n.value);
+}
+
+// --- status (the control socket) ------------------------------------------------------------
+
+void server::write_status(json_writer& w) const {
+  auto uptime = std::chrono::steady_clock::now() - started_;
+  w.begin_object();
+  status_daemon(w);
+  w.field("uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count());
+  status_configuration(w);
+  status_daemons(w);
+  status_transport(w);
+  status_ring(w);
+  status_sessions(w);
+  status_groups(w);
+  w.end_object();
+}
+
+void server::status_daemon(json_writer& w) const {
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(cfg_.hash.value));
+  w.key("daemon").begin_object();
+  w.field("name", opt_.daemon_name).field("node_id", cfg_.self.value);
+  w.field("incarnation", cfg_.incarnation).field("version", version);
+  w.field("config_source", opt_.source).field("config_hash", std::string_view(hash));
+  w.end_object();
+}
+
+void server::status_configuration(json_writer& w) const {
+  w.key("configuration");
+  if (!configuration_) {
+    w.null();  // none installed yet: the daemon is still gathering its first ring
+    return;
+  }
+  const auto& c = *configuration_;
+  w.begin_object();
+  w.field("type", c.type == core::configuration::kind::regular ? "regular" : "transitional");
+  w.key("ring").begin_object();
+  w.field("representative", name_of(c.ring.rep));
+  w.field("incarnation", core::ring_incarnation(c.ring.counter));
+  w.field("sequence", core::ring_sequence(c.ring.counter));
+  w.end_object();
+  w.key("members").begin_array();
+  for (auto m : c.members) w.value(name_of(m));
+  w.end_array();
+  w.end_object();
+}
+
+void server::status_daemons(json_writer& w) const {
+  auto all = opt_.conf.all_daemons();
+  w.key("daemons").begin_array();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    core::node_id id{static_cast<std::uint32_t>(i)};
+    bool member = configuration_ &&
+                  std::find(configuration_->members.begin(), configuration_->members.end(), id) !=
+                      configuration_->members.end();
+    w.begin_object();
+    w.field("name", all[i]->name).field("address", all[i]->address);
+    w.field("port", opt_.conf.port_of(*all[i])).field("self", id == cfg_.self);
+    w.field("in_configuration", member);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+void server::status_transport(json_writer& w) const {
+  const transport_stats& t = transport_->stats();
+  static_assert(sizeof(transport_stats) == 8 * sizeof(std::uint64_t),
+                "a transport_stats counter is missing from the status");
+  w.key("transport").begin_object();
+  w.field("mode", multicast_ ? "multicast" : "unicast");
+  if (multicast_) {
+    w.field("multicast_group",
+            multicast_->address().to_string() + ":" + std::to_string(multicast_->port()));
+  }
+  w.field("datagrams_sent", t.datagrams_sent).field("datagrams_received", t.datagrams_received);
+  w.field("bytes_sent", t.bytes_sent).field("bytes_received", t.bytes_received);
+  w.field("send_syscalls", t.send_syscalls).field("receive_syscalls", t.receive_syscalls);
+  w.field("send_errors", t.send_errors).field("unknown_sender", t.unknown_sender);
+  w.end_object();
+}
+
+void server::status_ring(json_writer& w) const {
+  static constexpr const char* roles[] = {"operational", "gather", "commit", "recovery"};
+  static_assert(sizeof(core::stats) == 19 * sizeof(std::uint64_t),
+                "a core::stats counter is missing from the status");
+  w.key("ring");
+  if (!node_) {
+    w.null();
+    return;
+  }
+  const core::node& n = *node_;
+  const core::stats& s = n.stats();
+  w.begin_object();
+  w.field("role", roles[static_cast<std::size_t>(n.role())]);
+  w.field("aru", n.aru().value).field("delivered_upto", n.delivered_upto().value);
+  w.field("safe_upto", n.safe_upto().value);
+  w.field("queued_messages", n.queued_messages()).field("queued_bytes", n.queued_bytes());
+  w.field("backlog_messages", backlog_.size());
+  w.field("packets_received", s.packets_received);
+  w.field("dropped_malformed", s.dropped_malformed).field("dropped_conf_hash", s.dropped_conf_hash);
+  w.field("dropped_foreign_ring", s.dropped_foreign_ring);
+  w.field("dropped_not_member", s.dropped_not_member);
+  w.field("dropped_duplicate", s.dropped_duplicate);
+  w.field("dropped_beyond_window", s.dropped_beyond_window);
+  w.field("dropped_stale_token", s.dropped_stale_token);
+  w.field("dropped_unsupported", s.dropped_unsupported);
+  w.field("tokens_received", s.tokens_received);
+  w.field("tokens_retransmitted", s.tokens_retransmitted);
+  w.field("packets_sent", s.packets_sent).field("packets_retransmitted", s.packets_retransmitted);
+  w.field("retransmit_requests", s.retransmit_requests);
+  w.field("messages_submitted", s.messages_submitted);
+  w.field("messages_refused", s.messages_refused);
+  w.field("messages_delivered", s.messages_delivered).field("bytes_delivered", s.bytes_delivered);
+  w.field("reassembly_errors", s.reassembly_errors);
+  w.end_object();
+}
+
+void server::status_sessions(json_writer& w) const {
+  // By session id (connection order): never the hash map's order.
+  std::vector<const session*> list;
+  list.reserve(sessions_.size());
+  for (const auto& [id, s] : sessions_) list.push_back(s.get());
+  std::size_t shown = std::min(list.size(), status_sessions_max);
+  std::partial_sort(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(shown), list.end(),
+                    [](const session* a, const session* b) { return a->id() < b->id(); });
+  w.key("sessions").begin_object();
+  w.field("count", sessions_.size()).field("max", opt_.sessions_max);
+  w.field("truncated", shown < list.size());
+  w.key("list").begin_array();
+  for (std::size_t i = 0; i < shown; ++i) {
+    const session& s = *list[i];
+    w.begin_object();
+    w.field("private_group", s.private_group()).field("peer", s.peer());
+    w.field("state", s.state_name());
+    w.field("queued_messages", s.queued()).field("queued_bytes", s.queued_bytes());
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+void server::status_groups(json_writer& w) const {
+  static_assert(sizeof(core::groups_stats) == 5 * sizeof(std::uint64_t),
+                "a groups_stats counter is missing from the status");
+  auto list = groups_.summarize(status_groups_max, status_group_members_max);
+  const core::groups_stats& gs = groups_.stats();
+  w.key("groups").begin_object();
+  w.field("count", groups_.group_count()).field("truncated", list.size() < groups_.group_count());
+  w.field("data_delivered", gs.data_delivered).field("malformed", gs.malformed);
+  w.field("ignored_ops", gs.ignored_ops).field("exchanges", gs.exchanges);
+  w.field("exchanges_aborted", gs.exchanges_aborted);
+  w.key("list").begin_array();
+  for (const auto& g : list) {
+    w.begin_object();
+    w.field("name", g.name).field("member_count", g.member_count);
+    w.key("members").begin_array();
+    for (const auto& m : g.members) w.value(m);
+    w.end_array();
+    w.field("truncated", g.members.size() < g.member_count);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
 }
 
 }  // namespace chorus::daemon

@@ -7,26 +7,36 @@
 // layer, arm the timer), and the groups layer's output goes to the sessions and back into the
 // ring, until nothing is left to do.
 //
+// A control socket (<RuntimeDir>/control, daemon/control.hpp) answers an operator tool's status
+// requests from the same loop.
+//
 // Thread-safety: none; everything runs on the io_context's single thread.
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/groups.hpp"
 #include "core/node.hpp"
 #include "daemon/config_file.hpp"
+#include "daemon/control.hpp"
 #include "daemon/session.hpp"
 #include "daemon/transport.hpp"
 #include "util/prng.hpp"
 #include "util/result.hpp"
 
 namespace chorus::daemon {
+
+// chorusd's version, as `--version` and the control socket report it.
+inline constexpr std::string_view version = "0.1.0";
 
 struct server_options {
   file_config conf;
@@ -39,9 +49,10 @@ struct server_options {
   core::duration token_hold = std::chrono::microseconds(500);
 };
 
-class server : public session_host {
+class server : public session_host, public control_host {
  public:
-  // Binds everything (UDP, TCP, the Unix socket) or says why it cannot.
+  // Binds everything (UDP, TCP, the Unix socket) or says why it cannot. The control socket
+  // is bound too, but a failure there is only logged: the daemon serves its clients without it.
   static util::result<std::unique_ptr<server>> create(asio::io_context& io, server_options opt);
   ~server() override;
 
@@ -55,7 +66,8 @@ class server : public session_host {
 
  private:
   server(asio::io_context& io, server_options opt, core::config cfg,
-         std::unique_ptr<udp_transport> transport);
+         std::unique_ptr<udp_transport> transport, std::optional<asio::ip::udp::endpoint> multicast,
+         std::string runtime_dir);
 
   // session_host
   const std::string& daemon_name() const override { return opt_.daemon_name; }
@@ -66,7 +78,19 @@ class server : public session_host {
   void closed(session& s, bool was_open, const std::string& reason) override;
   void input_done() override { pump(); }
 
+  // control_host: the status document (docs/daemon.md "Control socket"), one helper per member.
+  void write_status(json_writer& w) const override;
+  void status_daemon(json_writer& w) const;
+  void status_configuration(json_writer& w) const;
+  void status_daemons(json_writer& w) const;
+  void status_transport(json_writer& w) const;
+  void status_ring(json_writer& w) const;
+  void status_sessions(json_writer& w) const;
+  void status_groups(json_writer& w) const;
+  std::string name_of(core::node_id n) const;
+
   util::status listen();
+  void open_control();
   void accept_tcp();
   void accept_unix();
   void accept_failed(const char* what, const asio::error_code& ec, std::function<void()> again);
@@ -86,6 +110,9 @@ class server : public session_host {
   std::unique_ptr<core::node> node_;
   core::groups groups_;
   std::unique_ptr<udp_transport> transport_;
+  std::optional<asio::ip::udp::endpoint> multicast_;  // the segment's group, if multicast
+  std::string runtime_dir_;  // RuntimeDir with %n expanded: the incarnation, the control socket
+  std::unique_ptr<control_endpoint> control_;  // null if the control socket cannot be opened
   asio::ip::tcp::acceptor tcp_;
   asio::local::stream_protocol::acceptor unix_;
   std::string unix_path_;
@@ -93,6 +120,8 @@ class server : public session_host {
   bool accept_exhausted_ = false;          // accept() failed for want of descriptors or memory
   std::optional<core::time_point> armed_;  // when timer_ fires, if it is waiting
   asio::signal_set signals_;
+  std::chrono::steady_clock::time_point started_;     // start()
+  std::optional<core::configuration> configuration_;  // the last one installed
 
   std::unordered_map<std::uint32_t, std::shared_ptr<session>> sessions_;
   std::map<std::string, core::session_id, std::less<>> claimed_;  // names in handshakes

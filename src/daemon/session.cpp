@@ -34,6 +34,21 @@ session::session(session_host& host, core::session_id id,
   in_.resize(read_chunk_bytes);
 }
 
+const char* session::state_name() const noexcept {
+  switch (state_) {
+    case state::connect:
+    case state::auth:
+      return "handshake";
+    case state::open:
+      return "open";
+    case state::closing:
+      return "closing";
+    case state::closed:
+      break;
+  }
+  return "closed";
+}
+
 void session::start() {
   handshake_timer_.expires_after(limits_.handshake_timeout);
   handshake_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {

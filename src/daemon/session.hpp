@@ -71,7 +71,10 @@ class session : public std::enable_shared_from_this<session> {
   const std::string& peer() const noexcept { return peer_; }
   bool membership() const noexcept { return membership_; }
   bool is_open() const noexcept { return state_ == state::open; }
-  std::size_t queued() const noexcept { return out_.size(); }
+  std::size_t queued() const noexcept { return out_.size(); }  // messages waiting to be written
+  std::size_t queued_bytes() const noexcept { return out_bytes_; }
+  // "handshake", "open", "closing" (a reject is being written) or "closed".
+  const char* state_name() const noexcept;
 
  private:
   enum class state { connect, auth, open, closing, closed };

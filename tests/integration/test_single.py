@@ -12,6 +12,7 @@ Run alone: python3 -m unittest -v tests/integration/test_single.py
 """
 
 import os
+import subprocess
 import struct
 import sys
 import unittest
@@ -354,6 +355,18 @@ class Lifecycle(unittest.TestCase):
             self.addCleanup(again.close)
             again.join("after")
             self.assertEqual(again.receive(5).groups, [again.private_group])
+
+    def test_unix_socket_path_too_long_is_refused_with_a_message(self):
+        """Regression: a UnixSocketDir whose socket path exceeds sun_path made Asio throw and
+        chorusd abort; it now exits 1 and says what to shorten."""
+        with cluster.Cluster(1) as c:
+            long_dir = c.tmp / ("x" * 120)
+            text = c.conf.read_text().replace(f"UnixSocketDir = {c.tmp}",
+                                              f"UnixSocketDir = {long_dir}")
+            c.conf.write_text(text)
+            out = subprocess.run(c.command(1), capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+            self.assertIn("shorten UnixSocketDir", out.stderr)
 
 
 if __name__ == "__main__":

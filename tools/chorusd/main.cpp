@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
       "chorusd — the Chorus group communication daemon.\n"
       "Forms a token ring with the daemons of its configuration and gives Spread 4.x/5.x\n"
       "clients reliable, totally ordered multicast to named groups with EVS membership.\n"
-      "Clients connect over TCP (the daemon's port) or the Unix socket <UnixSocketDir>/<port>."};
+      "Clients connect over TCP (the daemon's port) or the Unix socket <UnixSocketDir>/<port>.\n"
+      "Status: write 'status' and a newline to the Unix socket <RuntimeDir>/control (default\n"
+      "/tmp/chorus-<name>/control, mode 0600); the daemon answers one line of JSON."};
   std::string file, name, log_level;
   std::string spread_log;
   app.add_option("-c,--config", file,
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   app.add_flag_callback(
       "-V,--version",
       [] {
-        std::cout << "chorusd 0.1.0 (Spread client protocol 5.0.1)\n";
+        std::cout << "chorusd " << daemon::version << " (Spread client protocol 5.0.1)\n";
         throw CLI::Success();
       },
       "print the version and exit");
