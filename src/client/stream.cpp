@@ -179,12 +179,16 @@ failure write_all(int fd, const std::byte* p, std::size_t n,
   return {};
 }
 
+// The deadline holds until the first byte arrives; once a message has started, the rest of it
+// is read whatever the time (the stream would be out of step otherwise). A read is tried
+// before waiting, so a busy stream costs one system call per read.
 failure read_all(int fd, std::byte* p, std::size_t n, std::optional<clock::time_point> deadline) {
   while (n > 0) {
     ssize_t r = ::recv(fd, p, n, 0);
     if (r > 0) {
       p += r;
       n -= static_cast<std::size_t>(r);
+      deadline.reset();
       continue;
     }
     if (r == 0) return fail(connection_closed, "the daemon closed the connection");
@@ -398,12 +402,7 @@ outcome<wire::client::header> stream::next_header(std::optional<clock::time_poin
     return good(std::move(h));
   }
   std::array<std::byte, cl::header_bytes> raw{};
-  // The first byte decides whether a message is there before the deadline; once it has
-  // started, the rest of the header follows without one.
-  if (auto f = read_exact(raw.data(), 1, deadline); f.code != 0) {
-    return bad<cl::header>(f.code, f.message);
-  }
-  if (auto f = read_exact(raw.data() + 1, raw.size() - 1, std::nullopt); f.code != 0) {
+  if (auto f = read_exact(raw.data(), raw.size(), deadline); f.code != 0) {
     return bad<cl::header>(f.code, f.message);
   }
   auto h = cl::decode_header(raw);

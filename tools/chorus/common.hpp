@@ -1,0 +1,122 @@
+// common.hpp — what the `chorus` subcommands share: connecting with a clear error, service names,
+// percentiles, and the payload header flood and ping put in their messages.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chorus/client.hpp"
+
+namespace chorus::tool {
+
+using clock = std::chrono::steady_clock;
+
+inline std::optional<service> parse_service(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s == "unreliable") return service::unreliable;
+  if (s == "reliable") return service::reliable;
+  if (s == "fifo") return service::fifo;
+  if (s == "causal") return service::causal;
+  if (s == "agreed") return service::agreed;
+  if (s == "safe") return service::safe;
+  return std::nullopt;
+}
+
+inline const char* service_name(service s) {
+  switch (s) {
+    case service::unreliable:
+      return "UNRELIABLE";
+    case service::reliable:
+      return "RELIABLE";
+    case service::fifo:
+      return "FIFO";
+    case service::causal:
+      return "CAUSAL";
+    case service::agreed:
+      return "AGREED";
+    case service::safe:
+      return "SAFE";
+  }
+  return "?";
+}
+
+inline constexpr const char* service_choices = "unreliable, reliable, fifo, causal, agreed, safe";
+
+// Connects or prints why not (to stderr) and returns nullopt.
+inline std::optional<connection> connect_or_say(const std::string& endpoint,
+                                                const std::string& name, bool membership = true) {
+  auto c = connection::connect({.endpoint = endpoint, .name = name, .membership = membership});
+  if (!c) {
+    std::cerr << "chorus: cannot connect to '" << (endpoint.empty() ? "4803" : endpoint)
+              << "': " << c.error().message << " (error " << c.error().code << ")\n";
+    return std::nullopt;
+  }
+  return std::move(*c);
+}
+
+// Sorted copy's value at fraction p (0…1); 0 for no samples.
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// The first bytes of a flood or ping payload: a magic, the sequence number, the send time on
+// the sender's monotonic clock and the sender's host, so a receiver on the same host can tell
+// the latency (monotonic clocks of different hosts do not compare).
+struct stamp {
+  static constexpr std::uint32_t magic_value = 0x43484f52;  // "CHOR"
+  std::uint32_t magic = magic_value;
+  std::uint32_t host = 0;
+  std::uint64_t seq = 0;
+  std::int64_t sent_ns = 0;
+};
+static_assert(sizeof(stamp) == 24);
+
+std::uint32_t host_id();  // a hash of this boot's id (/proc/sys/kernel/random/boot_id)
+
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+      .count();
+}
+
+inline std::optional<stamp> read_stamp(std::span<const std::byte> data) {
+  if (data.size() < sizeof(stamp)) return std::nullopt;
+  stamp s;
+  std::memcpy(&s, data.data(), sizeof s);
+  if (s.magic != stamp::magic_value) return std::nullopt;
+  return s;
+}
+
+struct user_options {
+  std::string endpoint, name;
+};
+struct flood_options {
+  std::string endpoint, group = "flood", mode = "both", service = "agreed";
+  std::size_t count = 100000, size = 1000, window = 500;
+  bool json = false, progress = false;
+  double timeout_s = 60;
+};
+struct ping_options {
+  std::string endpoint, service = "agreed";
+  std::size_t count = 10, size = 64;
+  double interval_s = 0.2;
+  bool quiet = false;
+};
+struct monitor_options {
+  std::string control, config, name;
+  bool json = false;
+};
+
+int run_user(const user_options& o);
+int run_flood(const flood_options& o);
+int run_ping(const ping_options& o);
+int run_monitor_status(const monitor_options& o);
+
+}  // namespace chorus::tool
