@@ -195,6 +195,11 @@ int SP_scat_get_vs_sets_info(const scatter *memb_mess_scat, vs_set_info *vs_sets
 int SP_scat_get_vs_set_members(const scatter *memb_mess_scat, const vs_set_info *vs_set,
                                char member_names[][MAX_GROUP_NAME], int member_names_count);
 
+/* Only NULL authentication exists: naming "NULL" succeeds (1), any other method fails (0). */
+int SP_set_auth_method(const char *auth_name, int (*authenticate)(int, void *), void *auth_data);
+int SP_set_auth_methods(int num_methods, const char *auth_name[],
+                        int (*authenticate[])(int, void *), void *auth_data[]);
+
 void SP_error(int error);
 int SP_version(int *major_version, int *minor_version, int *patch_version);
 /* Spread 5: the text SP_error prints, without printing it. */

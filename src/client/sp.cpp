@@ -441,6 +441,18 @@ int SP_scat_get_vs_set_members(const scatter* memb_mess_scat, const vs_set_info*
   return SP_get_vs_set_members(flat.data(), vs_set, member_names, member_names_count);
 }
 
+int SP_set_auth_method(const char* auth_name, int (*)(int, void*), void*) {
+  return auth_name != nullptr && std::strcmp(auth_name, "NULL") == 0 ? 1 : 0;
+}
+
+int SP_set_auth_methods(int num_methods, const char* auth_name[], int (*[])(int, void*), void*[]) {
+  if (num_methods < 1 || num_methods > MAX_AUTH_METHODS || auth_name == nullptr) return 0;
+  for (int i = 0; i < num_methods; ++i) {
+    if (auth_name[i] == nullptr || std::strcmp(auth_name[i], "NULL") != 0) return 0;
+  }
+  return 1;
+}
+
 const char* SP_strerror(int error) { return chorus::client::describe(error); }
 
 void SP_error(int error) {

@@ -4,6 +4,7 @@
 #include "sp.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -485,6 +486,49 @@ TEST_F(SpTest, KillIsSeenAsADisconnect) {
   EXPECT_TRUE(Is_reg_memb_mess(m.type) && Is_caused_disconnect_mess(m.type));
   EXPECT_EQ(m.groups, std::vector<std::string>{"#kwatch#d1"});
   EXPECT_EQ(SP_poll(a), ILLEGAL_SESSION);
+}
+
+TEST_F(SpTest, OnlyNullAuthenticationCanBeChosen) {
+  EXPECT_EQ(SP_set_auth_method("NULL", nullptr, nullptr), 1);
+  EXPECT_EQ(SP_set_auth_method("PWORD", nullptr, nullptr), 0);
+  const char* names[] = {"NULL", "IP"};
+  EXPECT_EQ(SP_set_auth_methods(1, names, nullptr, nullptr), 1);
+  EXPECT_EQ(SP_set_auth_methods(2, names, nullptr, nullptr), 0);
+}
+
+TEST_F(SpTest, TheDaemonsQuotaIsRejectQuota) {
+  rlimit nofile{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+  rlimit raised = nofile;
+  raised.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 4096);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &raised), 0);
+  ASSERT_GE(raised.rlim_cur, 1100u) << "this test needs 1100 descriptors";
+  std::vector<mailbox> all;
+  char pg[MAX_GROUP_NAME];
+  int r = ACCEPT_SESSION;
+  for (int i = 0; i < 1000 && r == ACCEPT_SESSION; ++i) {
+    mailbox m = -1;
+    r = SP_connect(d_->endpoint(1).c_str(), ("q" + std::to_string(i)).c_str(), 0, 0, &m, pg);
+    if (r == ACCEPT_SESSION) all.push_back(m);
+  }
+  EXPECT_EQ(r, REJECT_QUOTA);
+  EXPECT_EQ(all.size(), 997u);
+  for (mailbox m : all) SP_disconnect(m);
+  setrlimit(RLIMIT_NOFILE, &nofile);
+}
+
+// The daemon goes away: the first call says CONNECTION_CLOSED, later ones NET_ERROR_ON_SESSION.
+TEST(SpCrash, ConnectionClosedThenNetErrorOnSession) {
+  daemons d(1);
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  ASSERT_EQ(SP_connect(d.endpoint(1).c_str(), "doomed", 0, 1, &m, pg), ACCEPT_SESSION);
+  d.kill9(1);
+  EXPECT_EQ(receive(m).ret, CONNECTION_CLOSED);
+  EXPECT_EQ(receive(m).ret, NET_ERROR_ON_SESSION);
+  EXPECT_EQ(SP_multicast(m, AGREED_MESS, "g", 0, 1, "x"), NET_ERROR_ON_SESSION);
+  EXPECT_EQ(SP_poll(m), NET_ERROR_ON_SESSION);
+  EXPECT_EQ(SP_disconnect(m), NET_ERROR_ON_SESSION);
 }
 
 }  // namespace
