@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -529,6 +531,92 @@ TEST(SpCrash, ConnectionClosedThenNetErrorOnSession) {
   EXPECT_EQ(SP_multicast(m, AGREED_MESS, "g", 0, 1, "x"), NET_ERROR_ON_SESSION);
   EXPECT_EQ(SP_poll(m), NET_ERROR_ON_SESSION);
   EXPECT_EQ(SP_disconnect(m), NET_ERROR_ON_SESSION);
+}
+
+// Answers the daemon may give that chorusd never gives this library (it is 5.0.1 and offers
+// NULL): a scripted peer on a Unix socket plays the daemon's side of the handshake byte for
+// byte (spec §1.3), so the library's handling of every answer is checked.
+class ScriptedDaemon {
+ public:
+  explicit ScriptedDaemon(std::string reply) : reply_(std::move(reply)) {
+    path_ = "/tmp/chorus-scripted-" + std::to_string(::getpid()) + "-" + std::to_string(next_++);
+    ::unlink(path_.c_str());
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strcpy(a.sun_path, path_.c_str());
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 1) != 0) {
+      ADD_FAILURE() << "cannot listen on " << path_;
+    }
+    thread_ = std::thread([this] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char hello[64];
+      (void)::read(c, hello, sizeof hello);  // the connect message
+      (void)::write(c, reply_.data(), reply_.size());
+      ::shutdown(c, SHUT_WR);  // then EOF: the script is all this daemon says
+      char rest[128];
+      while (::read(c, rest, sizeof rest) > 0) {
+      }
+      ::close(c);
+    });
+  }
+  ~ScriptedDaemon() {
+    thread_.join();
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  static inline int next_ = 0;
+  std::string reply_, path_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+int connect_to(const ScriptedDaemon& d) {
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  return SP_connect(d.path().c_str(), "x", 0, 1, &m, pg);
+}
+
+TEST(SpHandshake, EveryAnswerOfADaemon) {
+  using namespace std::string_literals;
+  // A reject byte in the method list's place (step 2).
+  for (int code : {REJECT_QUOTA, REJECT_NO_NAME, REJECT_ILLEGAL_NAME, REJECT_NOT_UNIQUE,
+                   REJECT_VERSION, REJECT_AUTH}) {
+    ScriptedDaemon d(std::string(1, static_cast<char>(code)));
+    EXPECT_EQ(connect_to(d), code);
+  }
+  {  // NULL is not offered: the library gives up itself
+    ScriptedDaemon d("\x06PWORD "s);
+    EXPECT_EQ(connect_to(d), REJECT_AUTH);
+  }
+  {  // a reject in the accept's place (step 5)
+    ScriptedDaemon d("\x05NULL \xf7"s);
+    EXPECT_EQ(connect_to(d), REJECT_AUTH);
+  }
+  {  // a private group of 32 bytes or more is malformed
+    ScriptedDaemon d("\x05NULL \x01\x05\x00\x01\x20"s + std::string(32, 'p'));
+    EXPECT_EQ(connect_to(d), CONNECTION_CLOSED);
+  }
+  {  // a daemon older than Spread 3
+    ScriptedDaemon d("\x05NULL \x01\x02\x00\x00\x04#x#d"s);
+    EXPECT_EQ(connect_to(d), REJECT_VERSION);
+  }
+  {  // the connection ends in the middle of the handshake
+    ScriptedDaemon d("\x05NUL"s);
+    EXPECT_EQ(connect_to(d), CONNECTION_CLOSED);
+  }
+  {  // a well-formed accept from a 4.4.0 daemon works
+    ScriptedDaemon d("\x05NULL \x01\x04\x04\x00\x06#x#old"s);
+    mailbox m = -1;
+    char pg[MAX_GROUP_NAME];
+    EXPECT_EQ(SP_connect(d.path().c_str(), "x", 0, 1, &m, pg), ACCEPT_SESSION);
+    EXPECT_STREQ(pg, "#x#old");
+    SP_kill(m);
+  }
 }
 
 }  // namespace
