@@ -145,6 +145,8 @@ server::server(asio::io_context& io, server_options opt, core::config cfg,
       tcp_(io),
       unix_(io),
       timer_(io),
+      tcp_retry_(io),
+      unix_retry_(io),
       signals_(io, SIGINT, SIGTERM),
       rng_(
           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {
@@ -245,6 +247,8 @@ void server::stop(const std::string& why) {
   sessions_.clear();
   transport_->close();
   timer_.cancel();
+  tcp_retry_.cancel();
+  unix_retry_.cancel();
   signals_.cancel();
   io_.stop();
 }
@@ -267,7 +271,7 @@ void server::accept_tcp() {
                   remote.address().to_string() + ":" + std::to_string(remote.port()));
       accept_tcp();
     } else {
-      accept_failed("TCP", ec, [this] { accept_tcp(); });
+      accept_failed("TCP", ec, tcp_retry_, [this] { accept_tcp(); });
     }
   });
 }
@@ -279,12 +283,12 @@ void server::accept_unix() {
       add_session(asio::generic::stream_protocol::socket(std::move(s)), unix_path_);
       accept_unix();
     } else {
-      accept_failed("Unix socket", ec, [this] { accept_unix(); });
+      accept_failed("Unix socket", ec, unix_retry_, [this] { accept_unix(); });
     }
   });
 }
 
-void server::accept_failed(const char* what, const asio::error_code& ec,
+void server::accept_failed(const char* what, const asio::error_code& ec, asio::steady_timer& retry,
                            std::function<void()> again) {
   // Out of descriptors or memory, the connection stays in the listen queue and accept() would
   // fail again at once: wait a little (sessions may close meanwhile) instead of spinning.
@@ -300,8 +304,10 @@ void server::accept_failed(const char* what, const asio::error_code& ec,
                  ec.message(), sessions_.size());
     accept_exhausted_ = true;
   }
-  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
-  timer->async_wait([this, timer, again = std::move(again)](const asio::error_code& e) {
+  // One timer per listener, owned by the server (a timer owned by its own handler was
+  // destroyed inside its completion: UBSan).
+  retry.expires_after(std::chrono::milliseconds(100));
+  retry.async_wait([this, again = std::move(again)](const asio::error_code& e) {
     if (!e && !stopped_) again();
   });
 }

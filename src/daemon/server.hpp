@@ -93,7 +93,8 @@ class server : public session_host, public control_host {
   void open_control();
   void accept_tcp();
   void accept_unix();
-  void accept_failed(const char* what, const asio::error_code& ec, std::function<void()> again);
+  void accept_failed(const char* what, const asio::error_code& ec, asio::steady_timer& retry,
+                     std::function<void()> again);
   void add_session(asio::generic::stream_protocol::socket socket, std::string peer);
   void request_pump();
   void pump();
@@ -117,8 +118,9 @@ class server : public session_host, public control_host {
   asio::local::stream_protocol::acceptor unix_;
   std::string unix_path_;
   asio::steady_timer timer_;
-  bool accept_exhausted_ = false;          // accept() failed for want of descriptors or memory
-  std::optional<core::time_point> armed_;  // when timer_ fires, if it is waiting
+  asio::steady_timer tcp_retry_, unix_retry_;  // accept() again after running out of descriptors
+  bool accept_exhausted_ = false;              // accept() failed for want of descriptors or memory
+  std::optional<core::time_point> armed_;      // when timer_ fires, if it is waiting
   asio::signal_set signals_;
   std::chrono::steady_clock::time_point started_;     // start()
   std::optional<core::configuration> configuration_;  // the last one installed
