@@ -127,8 +127,9 @@ util::result<std::unique_ptr<server>> server::create(asio::io_context& io, serve
   }
   std::unique_ptr<server> s(
       new server(io, std::move(opt), cfg, std::move(*transport), multicast, runtime));
-  if (auto st = s->listen(); !st.ok()) return st;
+  // The control socket first: once clients can connect, operators can ask for the status.
   s->open_control();
+  if (auto st = s->listen(); !st.ok()) return st;
   return s;
 }
 
