@@ -618,6 +618,19 @@ TEST(SpHandshake, EveryAnswerOfADaemon) {
     ScriptedDaemon d("\x05NUL"s);
     EXPECT_EQ(connect_to(d), CONNECTION_CLOSED);
   }
+  {  // after the accept, a header with a negative group count: the stream is out of step
+    std::string header(48, '\0');
+    header[0] = static_cast<char>(0x90);  // AGREED_MESS with the little-endian marker
+    header[3] = static_cast<char>(0x80);
+    header[36] = header[37] = header[38] = header[39] = static_cast<char>(0xff);  // num_groups -1
+    ScriptedDaemon d("\x05NULL \x01\x05\x00\x01\x04#x#d"s + header);
+    mailbox m = -1;
+    char pg[MAX_GROUP_NAME];
+    ASSERT_EQ(SP_connect(d.path().c_str(), "x", 0, 1, &m, pg), ACCEPT_SESSION);
+    EXPECT_EQ(receive(m).ret, ILLEGAL_MESSAGE);
+    EXPECT_EQ(receive(m).ret, NET_ERROR_ON_SESSION);
+    SP_kill(m);
+  }
   {  // a well-formed accept from a 4.4.0 daemon works
     ScriptedDaemon d("\x05NULL \x01\x04\x04\x00\x06#x#old"s);
     mailbox m = -1;
