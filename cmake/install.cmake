@@ -10,7 +10,7 @@ if(TARGET chorus)
   install(TARGETS chorus RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 install(FILES include/sp.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES include/chorus/client.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/chorus)
+install(DIRECTORY include/chorus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS chorus_shared chorus_client EXPORT ChorusTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
