@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <random>
 #include <set>
 #include <thread>
@@ -391,6 +392,45 @@ TEST(ShmPipe, ConsumersKilledAtRandomPointsLoseNothing) {
   EXPECT_LE(missing, rounds);
   ::munmap(log, log_max * sizeof(entry));
   ::munmap(log_next, 4096);
+}
+
+// The tool an operator uses: `chorus shm ls` shows a region with its pipes and processes,
+// `chorus shm rm` removes it, and says so when there is nothing to remove.
+std::string run(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  *status = ::pclose(f);
+  return out;
+}
+
+TEST(ShmTool, LsAndRm) {
+  scoped_name n("tool");
+  {
+    auto r = shm::region::create(n.name, {.size = 1 << 20});
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->create_pipe<int>("a", 4));
+    ASSERT_TRUE(r->create_pipe<int>("b", 4));
+    int status = 0;
+    std::string json = run(std::string(CHORUS_TOOL_PATH) + " shm ls --json", &status);
+    EXPECT_EQ(status, 0);
+    EXPECT_NE(json.find("{\"name\":\"" + n.name +
+                        "\",\"pipes\":2,\"processes\":1,"
+                        "\"ready\":true,\"size\":1048576}"),
+              std::string::npos)
+        << json;
+    std::string table = run(std::string(CHORUS_TOOL_PATH) + " shm ls", &status);
+    EXPECT_NE(table.find(n.name), std::string::npos) << table;
+  }
+  int status = 0;
+  run(std::string(CHORUS_TOOL_PATH) + " shm rm " + n.name, &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_FALSE(shm::region::open(n.name, 0ms));
+  std::string err = run(std::string(CHORUS_TOOL_PATH) + " shm rm " + n.name + " 2>&1", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("cannot remove region " + n.name), std::string::npos) << err;
 }
 
 // Deterministic deaths at the moments a random kill almost never hits (crash points).

@@ -118,5 +118,7 @@ int run_user(const user_options& o);
 int run_flood(const flood_options& o);
 int run_ping(const ping_options& o);
 int run_monitor_status(const monitor_options& o);
+int run_shm_ls(bool json);
+int run_shm_rm(const std::vector<std::string>& names);
 
 }  // namespace chorus::tool

@@ -3,6 +3,7 @@
 //   chorus flood             N messages of S bytes: messages/s, MB/s, latency; --json
 //   chorus ping              round trips through the ring, with percentiles
 //   chorus monitor status    a daemon's configuration, ring, sessions, groups and counters
+//   chorus shm ls|rm         the chorus::shm regions of this host
 // Every subcommand has --help; failures exit non-zero with a message on stderr.
 #include <CLI/CLI.hpp>
 
@@ -65,10 +66,23 @@ int main(int argc, char** argv) {
   status->add_option("-n,--name", mo.name, "which daemon of the configuration");
   status->add_flag("--json", mo.json, "print the daemon's JSON as it is");
 
+  auto* shm = app.add_subcommand("shm", "the chorus::shm shared-memory regions of this host");
+  shm->require_subcommand(1);
+  bool shm_json = false;
+  auto* shm_ls = shm->add_subcommand("ls", "list regions: name, size, state, pipes, processes");
+  shm_ls->add_flag("--json", shm_json, "print a JSON array");
+  std::vector<std::string> shm_names;
+  auto* shm_rm = shm->add_subcommand("rm",
+                                     "remove regions (processes that have them open keep "
+                                     "their mapping until they detach)");
+  shm_rm->add_option("names", shm_names, "region names")->required();
+
   CLI11_PARSE(app, argc, argv);
   if (user->parsed()) return run_user(uo);
   if (flood->parsed()) return run_flood(fo);
   if (ping->parsed()) return run_ping(po);
   if (status->parsed()) return run_monitor_status(mo);
+  if (shm_ls->parsed()) return run_shm_ls(shm_json);
+  if (shm_rm->parsed()) return run_shm_rm(shm_names);
   return 2;
 }
