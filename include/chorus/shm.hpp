@@ -19,8 +19,9 @@
 // into the pipe (at its end), so nothing a caller saw completed is lost or duplicated and no slot
 // stays stuck.
 //
-// Values: pipes carry trivially copyable values, copied into the pipe's slots. (Reference-counted
-// shared buffers, fan-out and transformers are the next step of this library.)
+// Values: pipes carry trivially copyable values, copied into the pipe's slots. fanout copies
+// one input to several outputs (each blocking or dropping when full), transformer maps one pipe
+// into another. (Reference-counted shared buffers, for zero-copy fan-out, come next.)
 //
 // Thread-safety: a region and its pipes may be used from any number of threads and processes.
 #pragma once
@@ -31,6 +32,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -127,6 +129,90 @@ class pipe {
     return v;
   }
   detail::pipe_core core_;
+};
+
+// What a fan-out does with a value for an output that is full.
+enum class when_full {
+  block,  // wait until it has room (the slowest output paces everything)
+  drop,   // wait up to drop_after, then drop the value for this output and count it
+};
+
+// One input pipe, several output pipes: every value read from the input is enqueued to every
+// output, each with its own policy when that output is full. Run it in a thread of its own
+// (run()), or drive it step by step. Counters are this object's.
+template <typename T>
+class fanout {
+ public:
+  struct output {
+    pipe<T> to;
+    when_full policy = when_full::block;
+    std::chrono::milliseconds drop_after{0};
+  };
+  fanout(pipe<T> from, std::vector<output> to) : from_(std::move(from)), to_(std::move(to)) {
+    dropped_.assign(to_.size(), 0);
+  }
+
+  // Moves one value to every output; waits up to `timeout` for one (then error::timed_out).
+  // A blocking output waits at most `timeout` per attempt, then again until it has room or
+  // `stop` is requested (the value is then not delivered to the remaining outputs).
+  result<void> step(std::chrono::milliseconds timeout, std::stop_token stop = {}) {
+    auto v = from_.dequeue(timeout);
+    if (!v) return v.error();
+    for (std::size_t i = 0; i < to_.size(); ++i) {
+      auto& o = to_[i];
+      if (o.policy == when_full::drop) {
+        if (!o.to.enqueue(*v, o.drop_after)) ++dropped_[i];
+        continue;
+      }
+      while (!o.to.enqueue(*v, timeout)) {
+        if (stop.stop_requested()) return error{error::timed_out, "stopped while blocked"};
+      }
+    }
+    ++forwarded_;
+    return {};
+  }
+  // Runs until `stop` is requested.
+  void run(std::stop_token stop) {
+    while (!stop.stop_requested()) (void)step(std::chrono::milliseconds(50), stop);
+  }
+
+  std::uint64_t forwarded() const noexcept { return forwarded_; }
+  std::uint64_t dropped(std::size_t output) const { return dropped_.at(output); }
+
+ private:
+  pipe<T> from_;
+  std::vector<output> to_;
+  std::uint64_t forwarded_ = 0;
+  std::vector<std::uint64_t> dropped_;
+};
+
+// Reads one pipe, applies `f` (In → Out), writes another. Run it in a thread (run()), or step.
+template <typename In, typename Out, typename F>
+class transformer {
+ public:
+  transformer(pipe<In> from, pipe<Out> to, F f)
+      : from_(std::move(from)), to_(std::move(to)), f_(std::move(f)) {}
+
+  result<void> step(std::chrono::milliseconds timeout, std::stop_token stop = {}) {
+    auto v = from_.dequeue(timeout);
+    if (!v) return v.error();
+    Out out = f_(*v);
+    while (!to_.enqueue(out, timeout)) {
+      if (stop.stop_requested()) return error{error::timed_out, "stopped while blocked"};
+    }
+    ++transformed_;
+    return {};
+  }
+  void run(std::stop_token stop) {
+    while (!stop.stop_requested()) (void)step(std::chrono::milliseconds(50), stop);
+  }
+  std::uint64_t transformed() const noexcept { return transformed_; }
+
+ private:
+  pipe<In> from_;
+  pipe<Out> to_;
+  F f_;
+  std::uint64_t transformed_ = 0;
 };
 
 class region {

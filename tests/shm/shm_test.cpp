@@ -394,6 +394,74 @@ TEST(ShmPipe, ConsumersKilledAtRandomPointsLoseNothing) {
   ::munmap(log_next, 4096);
 }
 
+// One input, three outputs: two that block (they get everything), one that nobody reads and that
+// drops after 1 ms (it keeps what fits, the rest is counted as dropped).
+TEST(ShmFanout, BlockingOutputsGetEverythingADroppingOneCountsItsDrops) {
+  scoped_name n("fanout");
+  auto r = shm::region::create(n.name, {.size = 4 << 20});
+  ASSERT_TRUE(r);
+  auto in = *r->create_pipe<item>("in", 64);
+  auto a = *r->create_pipe<item>("a", 8);
+  auto b = *r->create_pipe<item>("b", 8);
+  auto stuck = *r->create_pipe<item>("stuck", 8);
+  shm::fanout<item> f(in, {{a}, {b}, {stuck, shm::when_full::drop, 1ms}});
+  std::jthread mover([&](std::stop_token st) { f.run(st); });
+  constexpr std::uint32_t count = 200;
+  std::jthread producer([&] {
+    for (std::uint32_t i = 0; i < count; ++i) ASSERT_TRUE(in.enqueue(make_item(0, i)));
+  });
+  for (std::uint32_t i = 0; i < count; ++i) {
+    for (auto* out : {&a, &b}) {
+      auto v = out->dequeue(5s);
+      ASSERT_TRUE(v);
+      ASSERT_EQ(v->seq, i);
+    }
+  }
+  producer.join();
+  mover.request_stop();
+  mover.join();
+  EXPECT_EQ(f.forwarded(), count);
+  EXPECT_EQ(f.dropped(0), 0u);
+  EXPECT_EQ(f.dropped(1), 0u);
+  EXPECT_EQ(f.dropped(2), count - stuck.capacity());
+  for (std::uint32_t i = 0; i < stuck.capacity(); ++i) {
+    auto v = stuck.dequeue(0ms);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->seq, i);  // the first ones fit, the later ones were dropped
+  }
+}
+
+// A transformer in its own process maps one pipe into another.
+TEST(ShmTransformer, AMiddleProcessMapsValues) {
+  scoped_name n("transform");
+  auto r = shm::region::create(n.name, {.size = 4 << 20});
+  ASSERT_TRUE(r);
+  auto in = *r->create_pipe<std::uint64_t>("numbers", 16);
+  auto out = *r->create_pipe<std::uint64_t>("squares", 16);
+  pid_t middle = ::fork();
+  if (middle == 0) {
+    auto me = shm::region::open(n.name, 5s);
+    auto from = *me->open_pipe<std::uint64_t>("numbers", 5s);
+    auto to = *me->open_pipe<std::uint64_t>("squares", 5s);
+    shm::transformer t(from, to, [](std::uint64_t x) { return x * x; });
+    for (int i = 0; i < 1000; ++i) {
+      if (!t.step(5000ms)) ::_exit(1);
+    }
+    ::_exit(t.transformed() == 1000 ? 0 : 2);
+  }
+  std::jthread producer([&] {
+    for (std::uint64_t i = 0; i < 1000; ++i) ASSERT_TRUE(in.enqueue(i));
+  });
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    auto v = out.dequeue(5s);
+    ASSERT_TRUE(v);
+    ASSERT_EQ(*v, i * i);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(middle, &status, 0), middle);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 // The tool an operator uses: `chorus shm ls` shows a region with its pipes and processes,
 // `chorus shm rm` removes it, and says so when there is nothing to remove.
 std::string run(const std::string& cmd, int* status) {
