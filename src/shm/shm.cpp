@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sanitizer/asan_interface.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -503,6 +504,9 @@ result<std::shared_ptr<region_state>> map(const std::string& name, int fd, std::
   if (p == MAP_FAILED) {
     return fail(errc::system, "mmap of region " + name + ": " + std::strerror(errno));
   }
+  // AddressSanitizer (clang 14) keeps the shadow of whatever used these addresses before, its
+  // own freed internals included, and reports the new mapping as poisoned: clear it.
+  ASAN_UNPOISON_MEMORY_REGION(p, size);
   auto s = std::make_shared<region_state>();
   s->name = name;
   s->base = static_cast<std::byte*>(p);
@@ -672,6 +676,7 @@ std::vector<region_info> region::list() {
       if (info.size >= sizeof(boot)) {
         void* p = ::mmap(nullptr, info.size, PROT_READ, MAP_SHARED, fd, 0);
         if (p != MAP_FAILED) {
+          ASAN_UNPOISON_MEMORY_REGION(p, info.size);
           auto* b = static_cast<const boot*>(p);
           info.ready = b->ready.load() == 1 && b->magic == detail::magic;
           if (info.ready && b->version == detail::version) {

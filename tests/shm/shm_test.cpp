@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sanitizer/asan_interface.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
@@ -22,6 +23,14 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace shm = chorus::shm;
+
+// Shared memory for the tests' own bookkeeping. (AddressSanitizer keeps stale shadow for reused
+// addresses; a fresh mapping is unpoisoned explicitly.)
+void* shared_anonymous(std::size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASAN_UNPOISON_MEMORY_REGION(p, bytes);
+  return p;
+}
 
 std::string unique_name(const char* what) {
   return std::string("test-") + what + "-" + std::to_string(::getpid());
@@ -127,6 +136,7 @@ TEST(ShmRegion, VersionMismatchIsRefused) {
   auto* p =
       static_cast<std::uint32_t*>(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   ::close(fd);
+  ASAN_UNPOISON_MEMORY_REGION(p, 4096);
   p[1] = 999;  // the version word, right after the ready word
   ::munmap(p, 4096);
   auto r = shm::region::open(n.name, 0ms);
@@ -288,8 +298,7 @@ TEST(ShmPipe, ProducersKilledAtRandomPointsLoseNothingCompleted) {
   auto p = r->create_pipe<item>("q", 16);
   ASSERT_TRUE(p);
   // Each producer publishes how many enqueues returned, after each one.
-  auto* done = static_cast<std::atomic<std::uint32_t>*>(
-      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto* done = static_cast<std::atomic<std::uint32_t>*>(shared_anonymous(4096));
   std::mt19937 rng(12345);
   std::set<std::pair<std::uint32_t, std::uint32_t>> seen;
   constexpr std::uint32_t rounds = 30;
@@ -348,10 +357,8 @@ TEST(ShmPipe, ConsumersKilledAtRandomPointsLoseNothing) {
     std::atomic<std::uint32_t> committed;
     std::uint32_t seq;
   };
-  auto* log = static_cast<entry*>(::mmap(nullptr, log_max * sizeof(entry), PROT_READ | PROT_WRITE,
-                                         MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  auto* log_next = static_cast<std::atomic<std::uint32_t>*>(
-      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto* log = static_cast<entry*>(shared_anonymous(log_max * sizeof(entry)));
+  auto* log_next = static_cast<std::atomic<std::uint32_t>*>(shared_anonymous(4096));
   std::mt19937 rng(777);
   std::uint32_t produced = 0;
   constexpr std::uint32_t rounds = 30;
