@@ -215,6 +215,11 @@ int throughput(const options& o) {
   return 0;
 }
 
+double percentile(std::vector<double>& v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, std::size_t(p * double(v.size())))];
+}
+
 int latency(const options& o) {
   std::vector<conn> members;
   for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
@@ -254,18 +259,9 @@ int latency(const options& o) {
   stop = true;
   for (auto& m : members) ::shutdown(m.fd, SHUT_RDWR);
   for (auto& t : drains) t.join();
-  std::sort(us.begin(), us.end());
-  auto pct = [&](double p) {
-    return us[std::min(us.size() - 1, std::size_t(p * double(us.size())))];
-  };
   std::printf("mode=latency size=%zu count=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f\n", o.size,
-              o.count, pct(0.50), pct(0.99), us.back());
+              o.count, percentile(us, 0.50), percentile(us, 0.99), percentile(us, 1.0));
   return 0;
-}
-
-double percentile(std::vector<double>& v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, std::size_t(p * double(v.size())))];
 }
 
 // Echoes 100-byte messages from `in` to `out` until `in` closes; runs in a child process.

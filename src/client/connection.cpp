@@ -16,15 +16,6 @@ error not_connected() {  // moved from
   return error{client::illegal_session, "not connected (disconnected, killed or moved from)"};
 }
 
-std::uint32_t read_u32(const std::byte* p, bool little) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) {
-    auto b = static_cast<std::uint32_t>(p[little ? i : 3 - i]);
-    v |= b << (8 * i);
-  }
-  return v;
-}
-
 }  // namespace
 
 // --- message ---------------------------------------------------------------------------------
@@ -176,7 +167,7 @@ result<message> connection::receive(std::optional<std::chrono::milliseconds> tim
   std::size_t at = 0;
   if (m.is_reject()) {
     // The refused request's type follows the header (spec §2.6): report it with the reject bit.
-    m.type_ = (read_u32(body.data(), hdr.little_endian) & ~cl::endian_marker) | cl::reject_mess;
+    m.type_ = client::reject_type(std::span<const std::byte, 4>(body.data(), 4), hdr.little_endian);
     at = cl::reject_old_type_bytes;
   }
   for (std::int32_t i = 0; i < hdr.num_groups; ++i, at += cl::name_bytes) {
@@ -184,17 +175,10 @@ result<message> connection::receive(std::optional<std::chrono::milliseconds> tim
     m.groups_.emplace_back(p, strnlen(p, cl::name_bytes));
   }
   m.data_.assign(body.begin() + static_cast<std::ptrdiff_t>(at), body.end());
-  // hint: the sender's marker and message type (spec §2.5), swapped if its order is not ours.
-  std::uint32_t hint = 0;
-  for (int i = 0; i < 4; ++i) hint |= static_cast<std::uint32_t>(hdr.hint[i]) << (8 * i);
-  const bool hint_little = (hint & 0x80u) != 0 && (hint & 0x80000000u) != 0;
-  if (!hint_little) {
-    hint =
-        ((hint & 0xffu) << 24) | ((hint & 0xff00u) << 8) | ((hint >> 8) & 0xff00u) | (hint >> 24);
-  }
   if (m.is_data() || m.is_reject()) {
-    m.message_type_ = static_cast<std::int16_t>((hint >> 8) & 0xffff);
-    m.endian_mismatch_ = !hint_little;
+    const auto hint = client::read_hint(hdr);
+    m.message_type_ = hint.mess_type;
+    m.endian_mismatch_ = hint.endian_mismatch;
   } else {
     m.message_type_ = -1;
   }

@@ -64,10 +64,6 @@ std::uint32_t get_u32(const char* p) {
 
 void put_u32(char* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
 
-std::uint32_t swap32(std::uint32_t v) {
-  return ((v & 0xffu) << 24) | ((v & 0xff00u) << 8) | ((v >> 8) & 0xff00u) | (v >> 24);
-}
-
 constexpr bool host_little = std::endian::native == std::endian::little;
 
 int send_message(mailbox mbox, service service_type, int num_groups,
@@ -138,7 +134,7 @@ void to_host_order(std::vector<std::byte>& body, bool transition) {
   auto flip = [&](std::size_t at) {
     if (at + 4 <= body.size()) {
       auto* p = reinterpret_cast<char*>(body.data() + at);
-      put_u32(p, swap32(get_u32(p)));
+      put_u32(p, chorus::client::swap32(get_u32(p)));
     }
   };
   for (std::size_t at = 0; at < 12; at += 4) flip(at);
@@ -286,11 +282,6 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
   const bool reject = (h.type & cl::reject_mess) != 0;
   const bool regular = (h.type & cl::regular_mess) != 0 && !reject;
   const bool membership = (h.type & cl::membership_mess) != 0 && !reject;
-  std::uint32_t hint = 0;
-  for (int i = 0; i < 4; ++i) hint |= static_cast<std::uint32_t>(h.hint[i]) << (8 * i);
-  const bool hint_little = (hint & 0x80000080u) == 0x80000080u;
-  if (hint_little != host_little) hint = swap32(hint);
-
   *service_type = static_cast<service>(h.type);
   if (sender != nullptr) {
     std::memset(sender, 0, MAX_GROUP_NAME);
@@ -298,8 +289,9 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
                 std::min<std::size_t>(h.sender.size(), MAX_GROUP_NAME - 1));
   }
   if (regular || reject) {
-    *mess_type = static_cast<int16>((hint >> 8) & 0xffff);
-    *endian_mismatch = hint_little != host_little ? 1 : 0;
+    const auto hint = chorus::client::read_hint(h);
+    *mess_type = hint.mess_type;
+    *endian_mismatch = hint.endian_mismatch ? 1 : 0;
   } else {
     *mess_type = -1;
     *endian_mismatch = 0;
@@ -321,10 +313,7 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
   if (reject) {
     std::array<std::byte, 4> old{};
     if (auto f = s->read(old); f.code != 0) return f.code;
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(old[i]) << (8 * i);
-    if (!h.little_endian) v = swap32(v);
-    *service_type = static_cast<service>((v & ~cl::endian_marker) | REJECT_MESS);
+    *service_type = static_cast<service>(chorus::client::reject_type(old, h.little_endian));
   }
   // Group names: those that fit, the rest read and dropped.
   std::vector<std::byte> names(needed_groups * cl::name_bytes);

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -250,6 +251,28 @@ const char* describe(int code) noexcept {
     default:
       return "unknown error";
   }
+}
+
+namespace {
+std::uint32_t load_le(std::span<const std::byte, 4> b) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(b[i]) << (8 * i);
+  return v;
+}
+}  // namespace
+
+hint_info read_hint(const wire::client::header& h) noexcept {
+  std::uint32_t hint = load_le(h.hint);
+  const bool sender_little = (hint & cl::endian_marker) == cl::endian_marker;
+  if (!sender_little) hint = swap32(hint);  // the bytes as a big-endian sender wrote them
+  constexpr bool host_little = std::endian::native == std::endian::little;
+  return {static_cast<std::int16_t>((hint >> 8) & 0xffff), sender_little != host_little};
+}
+
+std::uint32_t reject_type(std::span<const std::byte, 4> old_type, bool little_endian) noexcept {
+  std::uint32_t v = load_le(old_type);
+  if (!little_endian) v = swap32(v);
+  return (v & ~cl::endian_marker) | cl::reject_mess;
 }
 
 bool legal_group(std::string_view group) noexcept {

@@ -134,6 +134,23 @@ class stream {
   std::atomic<bool> closed_ = false;  // shutdown() or close_now() was called
 };
 
+// A 32-bit word in the other byte order.
+constexpr std::uint32_t swap32(std::uint32_t v) noexcept {
+  return ((v & 0xffu) << 24) | ((v & 0xff00u) << 8) | ((v >> 8) & 0xff00u) | (v >> 24);
+}
+
+// What a received message's `hint` says (spec §2.5): the sender's 16-bit message type in our
+// byte order, and whether the sender's byte order differs from ours.
+struct hint_info {
+  std::int16_t mess_type = 0;
+  bool endian_mismatch = false;
+};
+hint_info read_hint(const wire::client::header& h) noexcept;
+
+// The refused request's type a REJECT_MESS carries after its header (spec §2.6), written in the
+// header's byte order: marker cleared, REJECT_MESS added.
+std::uint32_t reject_type(std::span<const std::byte, 4> old_type, bool little_endian) noexcept;
+
 // Whether the name is a legal group name for a join or leave (spec §5.3: 1–31 bytes, 0x24–0x7E).
 bool legal_group(std::string_view group) noexcept;
 

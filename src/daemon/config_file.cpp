@@ -897,6 +897,23 @@ const daemon_entry* file_config::find(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+std::string with_name(std::string s, std::string_view name) {
+  for (auto at = s.find("%n"); at != std::string::npos; at = s.find("%n", at + name.size())) {
+    s.replace(at, 2, name);
+  }
+  return s;
+}
+}  // namespace
+
+std::string file_config::runtime_dir_of(std::string_view name) const {
+  return with_name(runtime_dir.empty() ? "/tmp/chorus-%n" : runtime_dir, name);
+}
+
+std::string file_config::unix_socket_dir_of(std::string_view name) const {
+  return with_name(unix_socket_dir, name);
+}
+
 std::uint16_t file_config::port_of(const daemon_entry& d) const {
   if (d.port != 0) return d.port;
   for (const segment& s : segments) {

@@ -97,6 +97,10 @@ struct file_config {
   // The entry's own port, else the port of the segment holding it. `d` must be an entry of this
   // object; for a foreign entry without a port, default_port.
   std::uint16_t port_of(const daemon_entry& d) const;
+  // Daemon `name`'s state directory: RuntimeDir (default /tmp/chorus-%n) with %n replaced.
+  std::string runtime_dir_of(std::string_view name) const;
+  // The directory of daemon `name`'s Unix socket: UnixSocketDir with %n replaced.
+  std::string unix_socket_dir_of(std::string_view name) const;
 };
 
 // Parses spread.conf text. `source` names the file in messages: "<source>:<line>: <reason>".

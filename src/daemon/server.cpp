@@ -29,13 +29,6 @@ constexpr std::size_t status_sessions_max = 1000;
 constexpr std::size_t status_groups_max = 1000;
 constexpr std::size_t status_group_members_max = 100;
 
-std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
 // A restarted daemon is a new incarnation (core::config::incarnation): kept in the runtime
 // directory; without one, derived from the clock.
 std::uint32_t next_incarnation(const std::string& dir) {
@@ -113,8 +106,7 @@ util::result<std::unique_ptr<server>> server::create(asio::io_context& io, serve
     multicast = asio::ip::udp::endpoint(asio::ip::make_address_v4(conf.segments[0].address),
                                         conf.segments[0].port);
   }
-  std::string runtime = replace_all(conf.runtime_dir.empty() ? "/tmp/chorus-%n" : conf.runtime_dir,
-                                    "%n", opt.daemon_name);
+  std::string runtime = conf.runtime_dir_of(opt.daemon_name);
   auto cfg = core_config(conf, self, next_incarnation(runtime), opt.token_hold);
   if (auto st = core::validate(cfg); !st.ok()) return st;
   auto transport = udp_transport::open(io, cfg.self, peers, multicast);
@@ -180,8 +172,7 @@ util::status server::listen() {
                         "cannot listen on TCP " + ep.address().to_string() + ":" +
                             std::to_string(port) + ": " + ec.message());
   }
-  unix_path_ =
-      replace_all(opt_.conf.unix_socket_dir, "%n", opt_.daemon_name) + "/" + std::to_string(port);
+  unix_path_ = opt_.conf.unix_socket_dir_of(opt_.daemon_name) + "/" + std::to_string(port);
   if (std::error_code dir_ec; opt_.conf.unix_socket_dir.find("%n") != std::string::npos) {
     std::filesystem::create_directories(std::filesystem::path(unix_path_).parent_path(), dir_ec);
   }

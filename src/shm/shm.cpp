@@ -335,6 +335,14 @@ struct queue {
     }
   }
 
+  // A value, skipping tombstones: false if the pipe is empty.
+  bool try_take(void* v, std::uint32_t me) {
+    int got;
+    while ((got = try_dequeue(v, me)) < 0) {
+    }
+    return got > 0;
+  }
+
   // One attempt: 1 if a value was taken, 0 if empty, -1 if a tombstone was skipped.
   int try_dequeue(void* v, std::uint32_t me) {
     for (;;) {
@@ -452,18 +460,13 @@ result<void> pipe_core::dequeue(void* v, std::optional<clock::time_point> deadli
   auto& p = *r_->at<pipe_header>(offset_);
   queue q{*r_, p};
   for (std::uint32_t i = 0; i <= o_.spin; ++i) {
-    int got = q.try_dequeue(v, r_->self);
-    if (got > 0) return {};
-    if (got < 0) --i;  // a tombstone: try again at once
+    if (q.try_take(v, r_->self)) return {};
   }
   auto next_check = clock::now() + recovery_interval;
   for (;;) {
     p.consumers_waiting.fetch_add(1, std::memory_order_seq_cst);
     std::uint32_t seen = p.enq_events.load(std::memory_order_acquire);
-    int got;
-    while ((got = q.try_dequeue(v, r_->self)) < 0) {
-    }
-    if (got > 0) {
+    if (q.try_take(v, r_->self)) {
       p.consumers_waiting.fetch_sub(1);
       return {};
     }
@@ -492,10 +495,9 @@ using detail::slot_header;
 
 namespace {
 
-using clock = std::chrono::steady_clock;
+using detail::clock;
+using detail::fail;
 using namespace std::chrono_literals;
-
-error fail(int code, std::string m) { return error{code, std::move(m)}; }
 
 std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
 

@@ -16,13 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
 // Where the control socket is: --control, else RuntimeDir of daemon --name in --config (the
 // embedded default's daemon when neither is given).
 std::optional<std::string> control_path(const monitor_options& o) {
@@ -46,8 +39,7 @@ std::optional<std::string> control_path(const monitor_options& o) {
     std::cerr << "chorus monitor: no daemon named '" << name << "' in the configuration\n";
     return std::nullopt;
   }
-  std::string dir = conf->runtime_dir.empty() ? "/tmp/chorus-%n" : conf->runtime_dir;
-  return replace_all(dir, "%n", name) + "/control";
+  return conf->runtime_dir_of(name) + "/control";
 }
 
 std::optional<std::string> ask(const std::string& path, const std::string& request) {
