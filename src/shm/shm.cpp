@@ -1,143 +1,38 @@
 // shm.cpp — chorus::shm (include/chorus/shm.hpp): regions, the process table and recovery, and
-// the pipes' crash-safe bounded MPMC queue.
-//
-// Layout of a region (every reference is an offset from the region's start):
-//   [boot]  magic, version, layout, size, the ready word, offsets of the tables below
-//   [directory]  pipes_max entries: state, creator, name, offset of the pipe
-//   [process table]  processes_max entries: state, pid, start time (liveness)
-//   [heap]  pipes, bump-allocated
-//
-// The pipe is Vyukov's bounded MPMC queue with one change that makes it safe when a process
-// dies: a slot is claimed by CAS on the slot's own sequence word, replacing it with a marker
-// that names the claimer (its process slot) and the sequence it replaced. Whoever finds a claim
-// by a dead process can then finish it unambiguously: a claimed enqueue becomes a tombstone that
-// consumers skip, a claimed dequeue frees its slot and puts the value back at the pipe's end.
-// The queue's two positions only ever move forward, by whoever sees them lag (helping), so a
-// death between claiming a slot and moving a position blocks nobody.
-#include "chorus/shm.hpp"
-
+// the pipes. The layout and the queue are described in internal.hpp; buffers are buffers.cpp.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sanitizer/asan_interface.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
+
+#include "shm/internal.hpp"
 
 namespace chorus::shm {
 namespace detail {
 namespace {
 
-using clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-constexpr std::uint64_t magic = 0x3147524d48534843ull;  // "CHSHMRG1"
-constexpr std::uint32_t version = 1;
-constexpr std::size_t name_max = 63;
-constexpr std::size_t region_name_max = 200;
-constexpr std::size_t cache_line = 64;
-// A waiting operation looks for dead processes this often.
-constexpr auto recovery_interval = 50ms;
-
-// --- sequence words: a position, or a claim marker ------------------------------------------
-// A marker: bit 63, the claimer's process slot in bits 56–62, the replaced sequence below.
-constexpr std::uint64_t marker_bit = std::uint64_t{1} << 63;
-constexpr unsigned owner_shift = 56;
-constexpr std::uint64_t seq_mask = (std::uint64_t{1} << owner_shift) - 1;
-constexpr std::uint32_t processes_limit = 128;
-
-constexpr bool is_marker(std::uint64_t s) { return (s & marker_bit) != 0; }
-constexpr std::uint64_t base_of(std::uint64_t s) { return s & seq_mask; }
-constexpr std::uint32_t owner_of(std::uint64_t s) {
-  return static_cast<std::uint32_t>((s >> owner_shift) & 0x7f);
-}
-constexpr std::uint64_t marker(std::uint32_t owner, std::uint64_t replaced) {
-  return marker_bit | (std::uint64_t{owner} << owner_shift) | (replaced & seq_mask);
-}
-
-// --- shared structures ------------------------------------------------------------------------
-struct boot {
-  std::atomic<std::uint32_t> ready;  // futex word: 0 while the creator initializes, then 1
-  std::uint32_t version;
-  std::uint64_t magic;
-  std::uint64_t layout;  // sizes of the structures below: another build's layout is refused
-  std::uint64_t size;
-  std::uint32_t pipes_max, processes_max;
-  std::uint64_t directory_off, processes_off, heap_off;
-  std::atomic<std::uint64_t> heap_next;
-  std::atomic<std::uint32_t> directory_events;  // futex word: a pipe became ready
-  std::atomic<std::uint32_t> pipes;
-};
-
-enum : std::uint32_t { entry_free = 0, entry_creating = 1, entry_ready = 2 };
-struct dir_entry {
-  std::atomic<std::uint32_t> state;
-  std::uint32_t creator;  // process slot, while creating
-  char name[name_max + 1];
-  std::uint64_t offset;
-  std::uint64_t value_bytes, value_align, capacity;
-};
-
-enum : std::uint32_t { process_free = 0, process_live = 1, process_busy = 2 };
-struct process_entry {
-  std::atomic<std::uint32_t> state;
-  std::int32_t pid;
-  std::uint64_t start_time;  // /proc/<pid>/stat field 22: tells a reused pid apart
-};
-
-struct alignas(cache_line) pipe_header {
-  std::uint64_t value_bytes, value_align, stride, capacity, mask;
-  alignas(cache_line) std::atomic<std::uint64_t> enq_pos;
-  alignas(cache_line) std::atomic<std::uint64_t> deq_pos;
-  alignas(cache_line) std::atomic<std::uint32_t> enq_events;  // futex: a value was published
-  std::atomic<std::uint32_t> consumers_waiting;
-  alignas(cache_line) std::atomic<std::uint32_t> deq_events;  // futex: a slot was freed
-  std::atomic<std::uint32_t> producers_waiting;
-};
-
-struct slot_header {
-  std::atomic<std::uint64_t> seq;
-  std::uint32_t valid;  // 0: a tombstone (an enqueue its process did not finish)
-  std::uint32_t unused;
-};
-constexpr std::size_t slot_value_offset = sizeof(slot_header);
-
-constexpr std::uint64_t layout_id = (sizeof(boot) << 48) ^ (sizeof(dir_entry) << 32) ^
-                                    (sizeof(process_entry) << 16) ^ sizeof(pipe_header) ^
-                                    (sizeof(slot_header) << 8);
-
 std::atomic<int> crash_point_set{0};
 std::atomic<std::uint64_t> crash_countdown{0};
 
-// A test's crash point: dies here if this is the chosen point of the chosen operation.
-inline void maybe_crash(crash_point at) {
+}  // namespace
+
+// A test's crash point: dies here the nth time it gets here.
+void maybe_crash(crash_point at) {
   if (crash_point_set.load(std::memory_order_relaxed) != static_cast<int>(at)) return;
-  if (crash_countdown.load(std::memory_order_relaxed) == 0) ::raise(SIGKILL);
+  if (crash_countdown.fetch_sub(1) == 1) ::raise(SIGKILL);
 }
 
-// Counts an operation towards the crash point.
-inline void count_operation() {
-  if (crash_point_set.load(std::memory_order_relaxed) != 0) crash_countdown.fetch_sub(1);
-}
-
-long futex(std::atomic<std::uint32_t>* addr, int op, std::uint32_t val, const timespec* ts) {
-  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), op, val, ts, nullptr, 0);
-}
-
-// Sleeps while *addr == expected, at most until `until`.
 void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected, clock::time_point until) {
   auto left = until - clock::now();
   if (left <= clock::duration::zero()) return;
@@ -146,7 +41,7 @@ void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected, clock:
   futex(addr, FUTEX_WAIT, expected, &ts);
 }
 
-void futex_wake(std::atomic<std::uint32_t>* addr, int n) { futex(addr, FUTEX_WAKE, n, nullptr); }
+namespace {
 
 std::uint64_t start_time_of(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -167,8 +62,6 @@ bool alive(pid_t pid, std::uint64_t start) {
   return now != 0 && now == start;  // a zombie or a reused pid is not the process we knew
 }
 
-error fail(int code, std::string m) { return error{code, std::move(m)}; }
-
 bool valid_name(const std::string& n, std::size_t max) {
   if (n.empty() || n.size() > max) return false;
   for (char c : n) {
@@ -185,73 +78,82 @@ std::string shm_path(const std::string& name) { return "/chorus." + name; }
 
 // --- the region -------------------------------------------------------------------------------
 
-struct region_state {
-  std::string name;
-  std::byte* base = nullptr;
-  std::size_t size = 0;
-  std::uint32_t self = UINT32_MAX;  // our slot in the process table
+region_state::~region_state() {
+  if (base != nullptr) {
+    if (self != UINT32_MAX) procs()[self].state.store(process_free, std::memory_order_release);
+    ::munmap(base, size);
+  }
+}
 
-  ~region_state() {
-    if (base != nullptr) {
-      if (self != UINT32_MAX) procs()[self].state.store(process_free, std::memory_order_release);
-      ::munmap(base, size);
+bool region_state::is_pipe(std::uint64_t off) const {
+  for (std::uint32_t i = 0; i < b().pipes_max; ++i) {
+    if (dir()[i].state.load(std::memory_order_acquire) == entry_ready && dir()[i].offset == off) {
+      return true;
     }
   }
-  boot& b() const { return *reinterpret_cast<boot*>(base); }
-  dir_entry* dir() const { return reinterpret_cast<dir_entry*>(base + b().directory_off); }
-  process_entry* procs() const {
-    return reinterpret_cast<process_entry*>(base + b().processes_off);
-  }
-  template <typename T>
-  T* at(std::uint64_t off) const {
-    return reinterpret_cast<T*>(base + off);
-  }
-  std::byte* slot(const pipe_header& p, std::uint64_t pos) const {
-    return reinterpret_cast<std::byte*>(const_cast<pipe_header*>(&p)) + sizeof(pipe_header) +
-           (pos & p.mask) * p.stride;
-  }
+  return false;
+}
 
-  result<void> attach();
-  std::size_t recover();
-  void recover_process(std::uint32_t dead);
-  void recover_pipe(pipe_header& p, std::uint32_t dead);
-  void wait_recovering(clock::time_point& next_check) {
-    if (clock::now() >= next_check) {
-      recover();
-      next_check = clock::now() + recovery_interval;
-    }
-  }
-};
-
+// Takes a free entry of the process table; if none is free, adopts the entry of a dead process
+// (recovering what it held first, as that entry: its claims are then ours to finish).
 result<void> region_state::attach() {
   const auto n = b().processes_max;
   const pid_t pid = ::getpid();
   const std::uint64_t start = start_time_of(pid);
-  for (int round = 0; round < 2; ++round) {
-    for (std::uint32_t i = 0; i < n; ++i) {
-      std::uint32_t expected = process_free;
-      if (procs()[i].state.compare_exchange_strong(expected, process_busy)) {
-        procs()[i].pid = pid;
-        procs()[i].start_time = start;
-        procs()[i].state.store(process_live, std::memory_order_release);
-        self = i;
-        return {};
-      }
+  auto take = [&](std::uint32_t i) {
+    procs()[i].pid = pid;
+    procs()[i].start_time = start;
+    self = i;
+    free_holds.clear();  // filled when the slot has a hold table (take_hold)
+    holds_filled = false;
+  };
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::uint32_t expected = process_free;
+    if (procs()[i].state.compare_exchange_strong(expected, process_attaching | pid)) {
+      take(i);
+      procs()[i].state.store(process_live, std::memory_order_release);
+      return {};
     }
-    recover();  // dead processes free their slots
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto& p = procs()[i];
+    std::uint32_t expected = process_live;
+    if (p.state.load() != process_live || alive(p.pid, p.start_time)) continue;
+    if (!p.state.compare_exchange_strong(expected, process_recovering | pid)) continue;
+    self = i;
+    recover_process(i);
+    take(i);
+    p.state.store(process_live, std::memory_order_release);
+    return {};
   }
   return fail(errc::full, "region " + name + ": " + std::to_string(n) +
                               " processes attached already (processes_max)");
 }
 
+namespace {
+bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+}  // namespace
+
+// Every entry whose process died, and every recovery whose recoverer died, is recovered (again:
+// each step of recovery can be done twice). A process that died attaching held nothing.
 std::size_t region_state::recover() {
+  const auto me = static_cast<std::uint32_t>(::getpid());
   std::size_t found = 0;
   for (std::uint32_t i = 0; i < b().processes_max; ++i) {
     auto& p = procs()[i];
-    if (i == self || p.state.load(std::memory_order_acquire) != process_live) continue;
-    if (alive(p.pid, p.start_time)) continue;
-    std::uint32_t expected = process_live;
-    if (!p.state.compare_exchange_strong(expected, process_busy)) continue;  // another recovers
+    if (i == self) continue;
+    std::uint32_t st = p.state.load(std::memory_order_acquire);
+    if (st == process_live) {
+      if (alive(p.pid, p.start_time)) continue;
+    } else if (process_kind(st) == process_attaching) {
+      if (!pid_alive(static_cast<pid_t>(process_pid(st)))) p.state.compare_exchange_strong(st, 0);
+      continue;
+    } else if (process_kind(st) == process_recovering) {
+      if (process_pid(st) == me || pid_alive(static_cast<pid_t>(process_pid(st)))) continue;
+    } else {
+      continue;
+    }
+    if (!p.state.compare_exchange_strong(st, process_recovering | me)) continue;  // another does
     recover_process(i);
     p.state.store(process_free, std::memory_order_release);
     ++found;
@@ -260,6 +162,9 @@ std::size_t region_state::recover() {
 }
 
 void region_state::recover_process(std::uint32_t dead) {
+  // Its buffer references first: whether a move through a pipe happened is read from the slot's
+  // marker, which recovering the pipes then clears.
+  recover_holds(dead);
   for (std::uint32_t i = 0; i < b().pipes_max; ++i) {
     auto& e = dir()[i];
     auto state = e.state.load(std::memory_order_acquire);
@@ -271,139 +176,75 @@ void region_state::recover_process(std::uint32_t dead) {
   }
 }
 
-namespace {
-// The pipe operations, on one pipe of one region.
-struct queue {
-  region_state& r;
-  pipe_header& p;
-
-  slot_header& at(std::uint64_t pos) const {
-    return *reinterpret_cast<slot_header*>(r.slot(p, pos));
-  }
-  std::byte* value(std::uint64_t pos) const { return r.slot(p, pos) + slot_value_offset; }
-
-  void published() {
-    p.enq_events.fetch_add(1, std::memory_order_seq_cst);
-    if (p.consumers_waiting.load(std::memory_order_seq_cst) > 0) futex_wake(&p.enq_events, 1);
-  }
-  void freed() {
-    p.deq_events.fetch_add(1, std::memory_order_seq_cst);
-    if (p.producers_waiting.load(std::memory_order_seq_cst) > 0) futex_wake(&p.deq_events, 1);
-  }
-
-  // Moves a position from `pos` to pos + 1 unless someone did already. (A failed CAS writes the
-  // current value into its first argument: never let it be the caller's `pos`.)
-  static void advance(std::atomic<std::uint64_t>& position, std::uint64_t pos) {
-    position.compare_exchange_strong(pos, pos + 1, std::memory_order_acq_rel);
-  }
-
-  // base - want in the 56-bit sequence space, as a signed number.
-  static std::int64_t diff(std::uint64_t base, std::uint64_t want) {
-    std::uint64_t d = (base - want) & seq_mask;
-    return d >= (seq_mask >> 1)
-               ? static_cast<std::int64_t>(d) - static_cast<std::int64_t>(seq_mask) - 1
-               : static_cast<std::int64_t>(d);
-  }
-
-  // One attempt: true if enqueued, false if full.
-  bool try_enqueue(const void* v, std::uint32_t me) {
-    for (;;) {
-      std::uint64_t pos = p.enq_pos.load(std::memory_order_acquire);
-      slot_header& s = at(pos);
-      std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-      const std::int64_t d = diff(base_of(seq), pos);
-      if (d == 0 && !is_marker(seq)) {
-        if (!s.seq.compare_exchange_weak(seq, marker(me, seq), std::memory_order_acq_rel)) {
-          continue;
-        }
-        advance(p.enq_pos, pos);
-        maybe_crash(crash_point::enqueue_claimed);
-        std::memcpy(value(pos), v, p.value_bytes);
-        s.valid = 1;
-        maybe_crash(crash_point::enqueue_copied);
-        s.seq.store((pos + 1) & seq_mask, std::memory_order_release);
-        published();
-        return true;
-      }
-      if (d >= 0) {
-        // Claimed by another producer, or further along: the position lags; help it on.
-        advance(p.enq_pos, pos);
-        continue;
-      }
-      if (p.enq_pos.load(std::memory_order_acquire) != pos) continue;  // moved meanwhile
-      return false;  // the slot still holds a value of the previous lap: full
-    }
-  }
-
-  // A value, skipping tombstones: false if the pipe is empty.
-  bool try_take(void* v, std::uint32_t me) {
-    int got;
-    while ((got = try_dequeue(v, me)) < 0) {
-    }
-    return got > 0;
-  }
-
-  // One attempt: 1 if a value was taken, 0 if empty, -1 if a tombstone was skipped.
-  int try_dequeue(void* v, std::uint32_t me) {
-    for (;;) {
-      std::uint64_t pos = p.deq_pos.load(std::memory_order_acquire);
-      slot_header& s = at(pos);
-      std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-      const std::int64_t d = diff(base_of(seq), pos + 1);
-      if (d == 0 && !is_marker(seq)) {
-        if (!s.seq.compare_exchange_weak(seq, marker(me, seq), std::memory_order_acq_rel)) {
-          continue;
-        }
-        advance(p.deq_pos, pos);
-        maybe_crash(crash_point::dequeue_claimed);
-        const bool ok = s.valid != 0;
-        if (ok) std::memcpy(v, value(pos), p.value_bytes);
-        maybe_crash(crash_point::dequeue_copied);
-        s.seq.store((pos + p.capacity) & seq_mask, std::memory_order_release);
-        freed();
-        return ok ? 1 : -1;
-      }
-      if (d >= 0) {
-        // Being consumed by another, or consumed already: the position lags; help it on.
-        advance(p.deq_pos, pos);
-        continue;
-      }
-      if (p.deq_pos.load(std::memory_order_acquire) != pos) continue;
-      return 0;  // not published yet (free, or claimed by a producer): empty for now
-    }
-  }
-};
-}  // namespace
-
+// A dead process's claims on a pipe's slots. A claimed enqueue becomes a tombstone. A claimed
+// dequeue is taken over first (the marker becomes ours, so that if we die too, our own recovery
+// finishes it); then the value goes back at the pipe's end — a buffer reference through our hold
+// table, like any dequeue and enqueue of ours.
 void region_state::recover_pipe(pipe_header& p, std::uint32_t dead) {
   queue q{*this, p};
-  std::vector<std::vector<std::byte>> taken;
+  const auto pipe_off = static_cast<std::uint64_t>(reinterpret_cast<std::byte*>(&p) - base);
+  std::vector<std::vector<std::byte>> values;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> buffers;  // block, our hold entry
   for (std::uint64_t i = 0; i < p.capacity; ++i) {
     auto& s = *reinterpret_cast<slot_header*>(slot(p, i));
     std::uint64_t seq = s.seq.load(std::memory_order_acquire);
     if (!is_marker(seq) || owner_of(seq) != dead) continue;
     const std::uint64_t replaced = base_of(seq);
     if ((replaced & p.mask) == i) {
-      // An enqueue it had claimed: a tombstone, published, which consumers skip.
       s.valid = 0;
       if (s.seq.compare_exchange_strong(seq, (replaced + 1) & seq_mask)) q.published();
-    } else {
-      // A dequeue it had begun: the value was never handed out; free the slot and put the
-      // value back at the end.
-      std::vector<std::byte> v(p.value_bytes);
-      const bool had = s.valid != 0;
-      if (had)
-        std::memcpy(v.data(), reinterpret_cast<std::byte*>(&s) + slot_value_offset, v.size());
-      // replaced = pos + 1 for the claimed dequeue of pos; the slot's next lap is pos + capacity.
-      if (s.seq.compare_exchange_strong(seq, (replaced - 1 + p.capacity) & seq_mask)) {
-        q.freed();
-        if (had) taken.push_back(std::move(v));
+      continue;
+    }
+    // replaced = pos + 1 for the claimed dequeue of pos; the slot's next lap is pos + capacity.
+    if (!s.seq.compare_exchange_strong(seq, marker(self, replaced))) continue;
+    maybe_crash(crash_point::recovery_took);
+    const std::uint64_t pos = (replaced - 1) & seq_mask;
+    std::vector<std::byte> v(p.value_bytes);
+    const bool had = s.valid != 0;
+    if (had) std::memcpy(v.data(), q.value(pos), v.size());
+    std::uint64_t block = 0;
+    if (had && p.kind == kind_buffers) std::memcpy(&block, v.data(), sizeof block);
+    std::optional<std::uint32_t> hold;
+    if (had && p.kind == kind_buffers && valid_block(block)) {
+      if (auto h = take_hold()) {
+        hold = *h;
+        auto& e = this->hold(self, *hold);
+        e.pipe = pipe_off;
+        e.pos = pos;
+        word(e.state).store(hold_state(hold_receiving, block), std::memory_order_release);
       }
     }
+    s.seq.store((pos + p.capacity) & seq_mask, std::memory_order_release);
+    q.freed();
+    if (hold) {
+      word(this->hold(self, *hold).state)
+          .store(hold_state(hold_held, block), std::memory_order_release);
+      buffers.emplace_back(block, *hold);
+    } else if (had && p.kind != kind_buffers) {
+      values.push_back(std::move(v));
+    }
   }
-  for (auto& v : taken) {
+  for (auto& v : values) {
     auto until = clock::now() + 1s;
     while (!q.try_enqueue(v.data(), self) && clock::now() < until) std::this_thread::yield();
+  }
+  for (auto [block, h] : buffers) {
+    auto& e = hold(self, h);
+    auto claimed = [&](std::uint64_t pos) {
+      e.pipe = pipe_off;
+      e.pos = pos;
+      word(e.state).store(hold_state(hold_sending, block), std::memory_order_release);
+    };
+    bool sent = false;
+    for (auto until = clock::now() + 1s; !sent && clock::now() < until; std::this_thread::yield()) {
+      sent = q.try_enqueue(&block, self, claimed);
+    }
+    if (sent) {
+      word(e.state).store(hold_free, std::memory_order_release);
+    } else {
+      release(hold_offset(self, h), block);  // no room for a second: dropped, not leaked
+    }
+    give_hold(h);
   }
 }
 
@@ -426,60 +267,111 @@ void crash_at(crash_point point, std::uint64_t nth) {
   crash_point_set.store(static_cast<int>(point));
 }
 
-result<void> pipe_core::enqueue(const void* v, std::optional<clock::time_point> deadline) {
-  if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
-  count_operation();
-  auto& p = *r_->at<pipe_header>(offset_);
-  queue q{*r_, p};
-  for (std::uint32_t i = 0; i <= o_.spin; ++i) {
-    if (q.try_enqueue(v, r_->self)) return {};
+namespace {
+// Tries `attempt` (spin + 1 times at once), then waits on `events` (counted in `waiting`) until
+// it succeeds or `deadline` passes, looking for dead processes every recovery_interval.
+template <typename Attempt>
+result<void> wait_for(region_state& r, std::atomic<std::uint32_t>& events,
+                      std::atomic<std::uint32_t>& waiting, std::uint32_t spin,
+                      std::optional<clock::time_point> deadline, const char* timeout_what,
+                      Attempt attempt) {
+  for (std::uint32_t i = 0; i <= spin; ++i) {
+    if (attempt()) return {};
   }
   auto next_check = clock::now() + recovery_interval;
   for (;;) {
-    p.producers_waiting.fetch_add(1, std::memory_order_seq_cst);
-    std::uint32_t seen = p.deq_events.load(std::memory_order_acquire);
-    if (q.try_enqueue(v, r_->self)) {
-      p.producers_waiting.fetch_sub(1);
+    waiting.fetch_add(1, std::memory_order_seq_cst);
+    std::uint32_t seen = events.load(std::memory_order_acquire);
+    if (attempt()) {
+      waiting.fetch_sub(1);
       return {};
     }
-    auto now = clock::now();
-    if (deadline && now >= *deadline) {
-      p.producers_waiting.fetch_sub(1);
-      return fail(error::timed_out, "pipe full");
+    if (deadline && clock::now() >= *deadline) {
+      waiting.fetch_sub(1);
+      return fail(error::timed_out, timeout_what);
     }
-    auto until = std::min(next_check, deadline.value_or(clock::time_point::max()));
-    futex_wait(&p.deq_events, seen, until);
-    p.producers_waiting.fetch_sub(1);
-    r_->wait_recovering(next_check);
+    futex_wait(&events, seen, std::min(next_check, deadline.value_or(clock::time_point::max())));
+    waiting.fetch_sub(1);
+    r.wait_recovering(next_check);
   }
+}
+}  // namespace
+
+result<void> pipe_core::enqueue(const void* v, std::optional<clock::time_point> deadline) {
+  if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
+  auto& p = *r_->at<pipe_header>(offset_);
+  queue q{*r_, p};
+  return wait_for(*r_, p.deq_events, p.producers_waiting, o_.spin, deadline, "pipe full",
+                  [&] { return q.try_enqueue(v, r_->self); });
 }
 
 result<void> pipe_core::dequeue(void* v, std::optional<clock::time_point> deadline) {
   if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
-  count_operation();
   auto& p = *r_->at<pipe_header>(offset_);
   queue q{*r_, p};
-  for (std::uint32_t i = 0; i <= o_.spin; ++i) {
-    if (q.try_take(v, r_->self)) return {};
+  auto keep = [](std::uint64_t, void*) { return true; };
+  return wait_for(*r_, p.enq_events, p.consumers_waiting, o_.spin, deadline, "pipe empty",
+                  [&] { return q.try_take(v, r_->self, keep); });
+}
+
+// The reference in hold entry `hold` moves into the pipe: the entry says which slot it is moving
+// through from the moment the slot is claimed, until the value is published.
+result<void> pipe_core::enqueue_buffer(const std::shared_ptr<region_state>& owner,
+                                       std::uint64_t block, std::uint32_t hold,
+                                       std::optional<clock::time_point> deadline) {
+  if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
+  if (!owner) return fail(errc::invalid_argument, "an empty buffer (moved from, or reset)");
+  if (owner != r_) {
+    return fail(errc::outside_region, "a buffer of region " + owner->name +
+                                          " cannot go into a pipe of region " + r_->name);
   }
-  auto next_check = clock::now() + recovery_interval;
-  for (;;) {
-    p.consumers_waiting.fetch_add(1, std::memory_order_seq_cst);
-    std::uint32_t seen = p.enq_events.load(std::memory_order_acquire);
-    if (q.try_take(v, r_->self)) {
-      p.consumers_waiting.fetch_sub(1);
-      return {};
-    }
-    auto now = clock::now();
-    if (deadline && now >= *deadline) {
-      p.consumers_waiting.fetch_sub(1);
-      return fail(error::timed_out, "pipe empty");
-    }
-    auto until = std::min(next_check, deadline.value_or(clock::time_point::max()));
-    futex_wait(&p.enq_events, seen, until);
-    p.consumers_waiting.fetch_sub(1);
-    r_->wait_recovering(next_check);
+  auto& p = *r_->at<pipe_header>(offset_);
+  queue q{*r_, p};
+  hold_entry& e = r_->hold(r_->self, hold);
+  auto claimed = [&](std::uint64_t pos) {
+    e.pipe = offset_;
+    e.pos = pos;
+    word(e.state).store(hold_state(hold_sending, block), std::memory_order_release);
+  };
+  auto sent = wait_for(*r_, p.deq_events, p.producers_waiting, o_.spin, deadline, "pipe full",
+                       [&] { return q.try_enqueue(&block, r_->self, claimed); });
+  if (sent) {
+    word(e.state).store(hold_free, std::memory_order_release);
+    r_->give_hold(hold);
   }
+  return sent;
+}
+
+// A reference moves out of the pipe into a new hold entry, which names the slot from before the
+// slot is freed until the move is done.
+result<std::pair<std::uint64_t, std::uint32_t>> pipe_core::dequeue_buffer(
+    std::optional<clock::time_point> deadline) {
+  if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
+  auto hold = r_->take_hold();
+  if (!hold) return hold.error();
+  auto& p = *r_->at<pipe_header>(offset_);
+  queue q{*r_, p};
+  hold_entry& e = r_->hold(r_->self, *hold);
+  std::uint64_t block = 0;
+  auto taken = [&](std::uint64_t pos, void* v) {
+    std::uint64_t b;
+    std::memcpy(&b, v, sizeof b);
+    // A pipe's slots are shared memory anyone attached can scribble on: a value that is not a
+    // live block of this region is skipped, never followed.
+    if (!r_->valid_block(b)) return false;
+    e.pipe = offset_;
+    e.pos = pos;
+    word(e.state).store(hold_state(hold_receiving, b), std::memory_order_release);
+    return true;
+  };
+  auto got = wait_for(*r_, p.enq_events, p.consumers_waiting, o_.spin, deadline, "pipe empty",
+                      [&] { return q.try_take(&block, r_->self, taken); });
+  if (!got) {
+    r_->give_hold(*hold);
+    return got.error();
+  }
+  word(e.state).store(hold_state(hold_held, block), std::memory_order_release);
+  return std::pair{block, *hold};
 }
 
 }  // namespace detail
@@ -550,8 +442,9 @@ result<region> region::create(const std::string& name, const region_options& o) 
                 "region name '" + name + "': 1-200 letters, digits, '_', '-' or '.'");
   }
   if (o.processes_max == 0 || o.processes_max > detail::processes_limit || o.pipes_max == 0 ||
-      o.pipes_max > 4096) {
-    return fail(errc::invalid_argument, "processes_max must be 1-128 and pipes_max 1-4096");
+      o.pipes_max > 4096 || o.buffers_held_max == 0 || o.buffers_held_max > (1u << 20)) {
+    return fail(errc::invalid_argument,
+                "processes_max must be 1-128, pipes_max 1-4096 and buffers_held_max 1-2^20");
   }
   const std::string path = detail::shm_path(name);
   if (o.keep) {
@@ -565,8 +458,9 @@ result<region> region::create(const std::string& name, const region_options& o) 
   const std::size_t directory_off = round_up(sizeof(boot), detail::cache_line);
   const std::size_t processes_off =
       round_up(directory_off + o.pipes_max * sizeof(dir_entry), detail::cache_line);
-  const std::size_t heap_off =
+  const std::size_t pool_off =
       round_up(processes_off + o.processes_max * sizeof(process_entry), detail::cache_line);
+  const std::size_t heap_off = round_up(pool_off + sizeof(detail::pool_header), detail::cache_line);
   const std::size_t size = round_up(std::max(o.size, heap_off + page), page);
   int fd = ::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
@@ -600,9 +494,11 @@ result<region> region::create(const std::string& name, const region_options& o) 
   b.pipes_max = o.pipes_max;
   b.processes_max = o.processes_max;
   b.directory_off = directory_off;
+  b.holds_max = o.buffers_held_max;
   b.processes_off = processes_off;
+  b.pool_off = pool_off;
   b.heap_off = heap_off;
-  b.heap_next.store(heap_off);
+  b.heap_next = heap_off;
   // Everything else is zero (a fresh file): free directory entries and process slots.
   if (auto a = s->attach(); !a) return a.error();
   b.ready.store(1, std::memory_order_release);
@@ -635,8 +531,8 @@ result<region> region::open(const std::string& name, std::chrono::milliseconds t
         detail::futex_wait(&s->b().ready, 0, std::min(deadline, clock::now() + 50ms));
       }
       if (auto v = verify(*s); !v) return v.error();
-      s->recover();
       if (auto a = s->attach(); !a) return a.error();
+      s->recover();
       return region(std::move(s));
     }
     if (fd >= 0) ::close(fd);
@@ -681,8 +577,11 @@ std::vector<region_info> region::list() {
           ASAN_UNPOISON_MEMORY_REGION(p, info.size);
           auto* b = static_cast<const boot*>(p);
           info.ready = b->ready.load() == 1 && b->magic == detail::magic;
-          if (info.ready && b->version == detail::version) {
+          if (info.ready && b->version == detail::version && b->layout == detail::layout_id) {
             info.pipes = b->pipes.load();
+            info.buffers = reinterpret_cast<const detail::pool_header*>(
+                               static_cast<const std::byte*>(p) + b->pool_off)
+                               ->in_use;
             auto* procs = reinterpret_cast<const process_entry*>(static_cast<const std::byte*>(p) +
                                                                  b->processes_off);
             for (std::uint32_t i = 0; i < b->processes_max; ++i) {
@@ -705,7 +604,8 @@ std::vector<region_info> region::list() {
 }
 
 result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t capacity,
-                                        std::size_t value_bytes, std::size_t value_align) {
+                                        std::size_t value_bytes, std::size_t value_align,
+                                        std::uint32_t kind) {
   auto& s = *state_;
   if (!detail::valid_name(name, detail::name_max)) {
     return fail(errc::invalid_argument,
@@ -717,7 +617,7 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
   std::size_t cap = 2;
   while (cap < capacity) cap <<= 1;
   // Existing already (a kept region, or another creator)?
-  if (auto found = find_pipe(name, value_bytes, value_align, 0ms))
+  if (auto found = find_pipe(name, value_bytes, value_align, kind, 0ms))
     return found;
   else if (found.error().code != errc::not_found)
     return found.error();
@@ -737,21 +637,23 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
       auto& other = s.dir()[j];
       if (other.state.load() != detail::entry_free && std::strcmp(other.name, e.name) == 0) {
         e.state.store(detail::entry_free);
-        return find_pipe(name, value_bytes, value_align, 5000ms);
+        return find_pipe(name, value_bytes, value_align, kind, 5000ms);
       }
     }
-    std::uint64_t off = b.heap_next.fetch_add(round_up(bytes, detail::cache_line));
-    if (off + bytes > s.size) {
+    auto heap = s.heap_alloc(round_up(bytes, detail::cache_line));
+    if (!heap) {
       e.state.store(detail::entry_free);
       return fail(errc::no_memory, "region " + s.name + " has no room for pipe " + name + " (" +
                                        std::to_string(bytes) + " bytes)");
     }
+    const std::uint64_t off = *heap;
     auto* p = new (s.base + off) pipe_header();
     p->value_bytes = value_bytes;
     p->value_align = value_align;
     p->stride = stride;
     p->capacity = cap;
     p->mask = cap - 1;
+    p->kind = kind;
     for (std::uint64_t k = 0; k < cap; ++k) {
       auto* sl = new (s.slot(*p, k)) slot_header();
       sl->seq.store(k);
@@ -760,6 +662,7 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
     e.value_bytes = value_bytes;
     e.value_align = value_align;
     e.capacity = cap;
+    e.kind = kind;
     e.state.store(detail::entry_ready, std::memory_order_release);
     b.pipes.fetch_add(1);
     b.directory_events.fetch_add(1);
@@ -771,7 +674,7 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
 }
 
 result<std::uint64_t> region::find_pipe(const std::string& name, std::size_t value_bytes,
-                                        std::size_t value_align,
+                                        std::size_t value_align, std::uint32_t kind,
                                         std::chrono::milliseconds timeout) {
   auto& s = *state_;
   auto& b = s.b();
@@ -782,6 +685,12 @@ result<std::uint64_t> region::find_pipe(const std::string& name, std::size_t val
       auto& e = s.dir()[i];
       if (e.state.load(std::memory_order_acquire) != detail::entry_ready) continue;
       if (std::strncmp(e.name, name.c_str(), detail::name_max) != 0) continue;
+      if (e.kind != kind) {
+        return fail(errc::layout_mismatch,
+                    "pipe " + name + " carries " +
+                        (e.kind == detail::kind_buffers ? "buffers (open it as pipe<buffer>)"
+                                                        : "values, not buffers"));
+      }
       if (e.value_bytes != value_bytes || e.value_align != value_align) {
         return fail(errc::layout_mismatch, "pipe " + name + " carries values of " +
                                                std::to_string(e.value_bytes) + " bytes, not " +

@@ -19,31 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "helpers.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 namespace shm = chorus::shm;
-
-// Shared memory for the tests' own bookkeeping. (AddressSanitizer keeps stale shadow for reused
-// addresses; a fresh mapping is unpoisoned explicitly.)
-void* shared_anonymous(std::size_t bytes) {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  ASAN_UNPOISON_MEMORY_REGION(p, bytes);
-  return p;
-}
-
-std::string unique_name(const char* what) {
-  return std::string("test-") + what + "-" + std::to_string(::getpid());
-}
-
-// Removes the region at the end of a test, whatever happened.
-struct scoped_name {
-  std::string name;
-  explicit scoped_name(const char* what) : name(unique_name(what)) {
-    (void)shm::region::remove(name);
-  }
-  ~scoped_name() { (void)shm::region::remove(name); }
-};
+using namespace shm_test;
 
 struct item {
   std::uint32_t producer;
@@ -492,10 +474,12 @@ TEST(ShmTool, LsAndRm) {
     ASSERT_TRUE(r);
     ASSERT_TRUE(r->create_pipe<int>("a", 4));
     ASSERT_TRUE(r->create_pipe<int>("b", 4));
+    auto b1 = r->allocate(100), b2 = r->allocate(5000);
+    ASSERT_TRUE(b1 && b2);
     int status = 0;
     std::string json = run(std::string(CHORUS_TOOL_PATH) + " shm ls --json", &status);
     EXPECT_EQ(status, 0);
-    EXPECT_NE(json.find("{\"name\":\"" + n.name +
+    EXPECT_NE(json.find("{\"buffers\":2,\"name\":\"" + n.name +
                         "\",\"pipes\":2,\"processes\":1,"
                         "\"ready\":true,\"size\":1048576}"),
               std::string::npos)

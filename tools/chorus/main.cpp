@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   auto* shm = app.add_subcommand("shm", "the chorus::shm shared-memory regions of this host");
   shm->require_subcommand(1);
   bool shm_json = false;
-  auto* shm_ls = shm->add_subcommand("ls", "list regions: name, size, state, pipes, processes");
+  auto* shm_ls = shm->add_subcommand(
+      "ls", "list regions: name, size, state, pipes, processes, buffers in use");
   shm_ls->add_flag("--json", shm_json, "print a JSON array");
   std::vector<std::string> shm_names;
   auto* shm_rm = shm->add_subcommand("rm",

@@ -14,6 +14,7 @@ int run_shm_ls(bool json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : regions) {
       out.push_back({{"name", r.name},
+                     {"buffers", r.buffers},
                      {"size", r.size},
                      {"ready", r.ready},
                      {"pipes", r.pipes},
@@ -26,10 +27,12 @@ int run_shm_ls(bool json) {
     std::printf("no chorus::shm regions (/dev/shm/chorus.*)\n");
     return 0;
   }
-  std::printf("%-32s %12s %-8s %6s %10s\n", "NAME", "SIZE", "STATE", "PIPES", "PROCESSES");
+  std::printf("%-32s %12s %-8s %6s %10s %8s\n", "NAME", "SIZE", "STATE", "PIPES", "PROCESSES",
+              "BUFFERS");
   for (const auto& r : regions) {
-    std::printf("%-32s %12zu %-8s %6u %10u\n", r.name.c_str(), r.size,
-                r.ready ? "ready" : "creating", r.pipes, r.processes);
+    std::printf("%-32s %12zu %-8s %6u %10u %8llu\n", r.name.c_str(), r.size,
+                r.ready ? "ready" : "creating", r.pipes, r.processes,
+                static_cast<unsigned long long>(r.buffers));
   }
   return 0;
 }
