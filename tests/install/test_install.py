@@ -1,7 +1,7 @@
-"""test_install.py — the client library as a user gets it (issue 5): `cmake --install` into a
-fresh prefix, then the installed examples built the two ways a user would build them —
+"""test_install.py — the client library as a user gets it (issues 5 and 6): `cmake --install`
+into a fresh prefix, then the installed examples built the two ways a user would build them —
 find_package(Chorus) with CMake (shared and static), and pkg-config with the C compiler alone —
-and run against the installed chorusd.
+and run against the installed chorusd; the chorus::shm examples run as three processes.
 
 Usage: CHORUS_BUILD=<build dir> python3 test_install.py -v   (ctest sets it; default build/)
 """
@@ -43,6 +43,12 @@ class Installed(unittest.TestCase):
         cls.cluster = cluster.Cluster(1, tmpdir=cls.tmp / "daemon")
         cls.cluster.start_all()
         cls.endpoint = cls.cluster.unix_path(1)
+        # The installed examples, built as a user project would (find_package(Chorus)).
+        cls.examples = cls.tmp / "examples-cmake"
+        src = cls.prefix / "share" / "doc" / "chorus" / "examples"
+        run(["cmake", "-S", str(src), "-B", str(cls.examples), "-G", "Ninja",
+             f"-DCMAKE_PREFIX_PATH={cls.prefix}"])
+        run(["cmake", "--build", str(cls.examples)])
 
     @classmethod
     def tearDownClass(cls):
@@ -58,11 +64,7 @@ class Installed(unittest.TestCase):
         self.assertTrue((self.libdir / "cmake" / "Chorus" / "ChorusConfig.cmake").exists())
 
     def test_examples_with_cmake_find_package(self):
-        src = self.prefix / "share" / "doc" / "chorus" / "examples"
-        out = self.tmp / "examples-cmake"
-        run(["cmake", "-S", str(src), "-B", str(out), "-G", "Ninja",
-             f"-DCMAKE_PREFIX_PATH={self.prefix}"])
-        run(["cmake", "--build", str(out)])
+        out = self.examples
         for exe in ["hello_c", "hello_cpp", "hello_c_static"]:
             text = run([str(out / exe), self.endpoint, "install-" + exe.replace("_", "-")])
             self.assertIn("hello from #", text, exe)
@@ -78,6 +80,26 @@ class Installed(unittest.TestCase):
             self.assertEqual(p.returncode, 0, rest)
             self.assertIn("hello from #", rest)
             self.assertIn("now has 2 members", rest)
+
+    def test_shm_pipeline_of_three_processes(self):
+        # chorus::shm: the server boots the region, the middle process transforms, the client
+        # checks every frame and tells the server; all three are separate processes.
+        region = f"install-example-{os.getpid()}"
+        server = subprocess.Popen([str(self.examples / "shm_server"), "5000", region],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertIn("region " + region + " ready", server.stdout.readline())
+        middle = subprocess.Popen([str(self.examples / "shm_middle"), region],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        client = run([str(self.examples / "shm_client"), region])
+        server_out, _ = server.communicate(timeout=60)
+        middle_out, _ = middle.communicate(timeout=60)
+        self.assertIn("client: FRAME 0 FROM THE SERVER", client)
+        self.assertIn("client: 5000 frames", client)
+        self.assertEqual(middle.returncode, 0, middle_out)
+        self.assertIn("middle: 5000 frames transformed", middle_out)
+        self.assertEqual(server.returncode, 0, server_out)
+        self.assertIn("the client got 5000 of 5000 frames; buffers still in use: 0", server_out)
+        self.assertFalse(Path("/dev/shm/chorus." + region).exists(), "the server removes it")
 
     def test_c_example_with_pkg_config(self):
         env = dict(os.environ, PKG_CONFIG_PATH=str(self.libdir / "pkgconfig"))
