@@ -45,6 +45,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <type_traits>
@@ -131,6 +132,11 @@ class pipe_core {
   pipe_core(std::shared_ptr<region_state> r, std::uint64_t offset, pipe_options o);
   result<void> enqueue(const void* value, std::optional<std::chrono::steady_clock::time_point> d);
   result<void> dequeue(void* value, std::optional<std::chrono::steady_clock::time_point> d);
+  // Up to n values, at least one (waiting for it as enqueue/dequeue do): how many.
+  result<std::size_t> enqueue_many(const void* values, std::size_t n,
+                                   std::optional<std::chrono::steady_clock::time_point> d);
+  result<std::size_t> dequeue_many(void* values, std::size_t n,
+                                   std::optional<std::chrono::steady_clock::time_point> d);
   // Buffer pipes: moves the reference held in hold entry `hold` into the pipe, and out again.
   result<void> enqueue_buffer(const std::shared_ptr<region_state>& owner, std::uint64_t block,
                               std::uint32_t hold,
@@ -205,6 +211,22 @@ class pipe {
   result<T> dequeue() { return take(std::nullopt); }
   result<T> dequeue(std::chrono::milliseconds timeout) {
     return take(std::chrono::steady_clock::now() + timeout);
+  }
+  // Batches: enqueues as many of `values` as there is room for, at least one (waiting for room
+  // forever, or up to `timeout`); dequeues up to out.size() values, at least one. They return
+  // how many, and wake a waiting peer once per batch rather than once per value.
+  result<std::size_t> enqueue_many(std::span<const T> values) {
+    return core_.enqueue_many(values.data(), values.size(), std::nullopt);
+  }
+  result<std::size_t> enqueue_many(std::span<const T> values, std::chrono::milliseconds timeout) {
+    return core_.enqueue_many(values.data(), values.size(),
+                              std::chrono::steady_clock::now() + timeout);
+  }
+  result<std::size_t> dequeue_many(std::span<T> out) {
+    return core_.dequeue_many(out.data(), out.size(), std::nullopt);
+  }
+  result<std::size_t> dequeue_many(std::span<T> out, std::chrono::milliseconds timeout) {
+    return core_.dequeue_many(out.data(), out.size(), std::chrono::steady_clock::now() + timeout);
   }
   std::size_t capacity() const noexcept { return core_.capacity(); }
   std::size_t size() const noexcept { return core_.size(); }

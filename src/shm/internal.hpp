@@ -307,7 +307,7 @@ struct queue {
 
   // One attempt: true if enqueued, false if full. `claimed(pos)` runs once the slot is ours.
   template <typename Claimed>
-  bool try_enqueue(const void* v, std::uint32_t me, Claimed claimed) {
+  bool try_enqueue(const void* v, std::uint32_t me, Claimed claimed, bool notify = true) {
     for (;;) {
       std::uint64_t pos = p.enq_pos.load(std::memory_order_acquire);
       slot_header& s = at(pos);
@@ -324,7 +324,7 @@ struct queue {
         s.valid = 1;
         maybe_crash(crash_point::enqueue_copied);
         s.seq.store((pos + 1) & seq_mask, std::memory_order_release);
-        published();
+        if (notify) published();
         return true;
       }
       if (d >= 0) {
@@ -344,7 +344,7 @@ struct queue {
   // refused) was skipped. `taken(pos, value)` runs on a valid value before the slot is freed,
   // and says whether to keep it.
   template <typename Taken>
-  int try_dequeue(void* v, std::uint32_t me, Taken taken) {
+  int try_dequeue(void* v, std::uint32_t me, Taken taken, bool notify = true) {
     for (;;) {
       std::uint64_t pos = p.deq_pos.load(std::memory_order_acquire);
       slot_header& s = at(pos);
@@ -363,7 +363,7 @@ struct queue {
         }
         maybe_crash(crash_point::dequeue_copied);
         s.seq.store((pos + p.capacity) & seq_mask, std::memory_order_release);
-        freed();
+        if (notify) freed();
         return ok ? 1 : -1;
       }
       if (d >= 0) {
@@ -378,9 +378,9 @@ struct queue {
 
   // A value, skipping tombstones: false if the pipe is empty.
   template <typename Taken>
-  bool try_take(void* v, std::uint32_t me, Taken taken) {
+  bool try_take(void* v, std::uint32_t me, Taken taken, bool notify = true) {
     int got;
-    while ((got = try_dequeue(v, me, taken)) < 0) {
+    while ((got = try_dequeue(v, me, taken, notify)) < 0) {
     }
     return got > 0;
   }

@@ -554,3 +554,58 @@ INSTANTIATE_TEST_SUITE_P(EveryPoint, ShmCrash,
                                            shm::detail::crash_point::dequeue_copied));
 
 }  // namespace
+
+namespace {
+// Batches: as many as fit (at least one), as many as are there (at least one), in order, and
+// across processes; a full or empty pipe times out like a single operation.
+TEST(ShmPipe, BatchesMoveAsManyAsFitInOrder) {
+  scoped_name n("batch");
+  auto r = shm::region::create(n.name, {.size = 1 << 20});
+  ASSERT_TRUE(r);
+  auto p = r->create_pipe<std::uint32_t>("q", 8);
+  ASSERT_TRUE(p);
+  std::vector<std::uint32_t> values(20);
+  for (std::uint32_t i = 0; i < 20; ++i) values[i] = i;
+  auto sent = p->enqueue_many(values, 10ms);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 8u);  // the capacity
+  EXPECT_EQ(p->enqueue_many(values, 10ms).error().code, chorus::error::timed_out);
+  std::vector<std::uint32_t> out(5);
+  auto got = p->dequeue_many(out, 10ms);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 5u);
+  EXPECT_EQ(out, (std::vector<std::uint32_t>{0, 1, 2, 3, 4}));
+  out.assign(10, 0);
+  got = p->dequeue_many(out, 10ms);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 3u);  // what was there
+  EXPECT_EQ(out[2], 7u);
+  EXPECT_EQ(p->dequeue_many(out, 10ms).error().code, chorus::error::timed_out);
+
+  // A child sends 100000 values in batches; we take them in batches of another size.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto me = shm::region::open(n.name, 5s);
+    auto q = me->open_pipe<std::uint32_t>("q", 5s);
+    std::vector<std::uint32_t> all(100000);
+    for (std::uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+    std::span<const std::uint32_t> left(all);
+    while (!left.empty()) {
+      auto k = q->enqueue_many(left.first(std::min<std::size_t>(left.size(), 7)), 5s);
+      if (!k) ::_exit(1);
+      left = left.subspan(*k);
+    }
+    ::_exit(0);
+  }
+  std::uint32_t next = 0;
+  std::vector<std::uint32_t> batch(13);
+  while (next < 100000) {
+    auto k = p->dequeue_many(batch, 5s);
+    ASSERT_TRUE(k);
+    for (std::size_t i = 0; i < *k; ++i) ASSERT_EQ(batch[i], next++);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+}  // namespace
