@@ -228,7 +228,8 @@ void region_state::recover_pipe(pipe_header& p, std::uint32_t dead) {
     auto until = clock::now() + 1s;
     while (!q.try_enqueue(v.data(), self) && clock::now() < until) std::this_thread::yield();
   }
-  for (auto [block, h] : buffers) {
+  for (const auto& [moved, h] : buffers) {
+    const std::uint64_t block = moved;  // (clang 14 cannot capture a structured binding)
     auto& e = hold(self, h);
     auto claimed = [&](std::uint64_t pos) {
       e.pipe = pipe_off;
