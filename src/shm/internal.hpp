@@ -109,14 +109,22 @@ struct process_entry {
   std::uint64_t holds;       // offset of the slot's hold table; 0 until one is needed
 };
 
+// How a pipe works: Vyukov's MPMC queue with claim markers, or a ring whose producers take turns
+// and whose consumers take turns (values packed, positions published once per batch).
+enum : std::uint64_t { mode_queue = 0, mode_ring = 1 };
 struct alignas(cache_line) pipe_header {
-  std::uint64_t value_bytes, value_align, stride, capacity, mask, kind;
+  std::uint64_t value_bytes, value_align, stride, capacity, mask, kind, mode;
   alignas(cache_line) std::atomic<std::uint64_t> enq_pos;
   alignas(cache_line) std::atomic<std::uint64_t> deq_pos;
   alignas(cache_line) std::atomic<std::uint32_t> enq_events;  // futex: a value was published
   std::atomic<std::uint32_t> consumers_waiting;
   alignas(cache_line) std::atomic<std::uint32_t> deq_events;  // futex: a slot was freed
   std::atomic<std::uint32_t> producers_waiting;
+  // Rings: the producer whose turn it is, and the consumer (process slot + 1; futex words).
+  alignas(cache_line) std::atomic<std::uint32_t> producer_owner;
+  std::atomic<std::uint32_t> producer_owner_waiters;
+  alignas(cache_line) std::atomic<std::uint32_t> consumer_owner;
+  std::atomic<std::uint32_t> consumer_owner_waiters;
 };
 
 struct slot_header {

@@ -171,7 +171,17 @@ void region_state::recover_process(std::uint32_t dead) {
     if (state == entry_creating && e.creator == dead) {
       e.state.store(entry_free, std::memory_order_release);  // a creation it never finished
     } else if (state == entry_ready) {
-      recover_pipe(*at<pipe_header>(e.offset), dead);
+      auto& p = *at<pipe_header>(e.offset);
+      if (p.mode == mode_ring) {
+        // Whatever it wrote and did not publish is not there; whatever it read and did not
+        // publish stays. Only its turn is to be given back.
+        for (auto* owner : {&p.producer_owner, &p.consumer_owner}) {
+          std::uint32_t expected = dead + 1;
+          if (owner->compare_exchange_strong(expected, 0)) futex_wake(owner, INT_MAX);
+        }
+      } else {
+        recover_pipe(p, dead);
+      }
     }
   }
 }
@@ -298,9 +308,117 @@ result<void> wait_for(region_state& r, std::atomic<std::uint32_t>& events,
 }
 }  // namespace
 
+namespace {
+// A ring's end (its producers', or its consumers'): whose turn it is, as a futex word.
+bool own(region_state& r, std::atomic<std::uint32_t>& owner, std::atomic<std::uint32_t>& waiters,
+         std::optional<clock::time_point> deadline) {
+  auto next_check = clock::now() + recovery_interval;
+  for (unsigned spin = 0;; ++spin) {
+    std::uint32_t expected = 0;
+    if (owner.compare_exchange_weak(expected, r.self + 1, std::memory_order_acquire)) return true;
+    if (spin < 100) {
+      cpu_relax();
+      continue;
+    }
+    if (deadline && clock::now() >= *deadline) return false;
+    waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (auto cur = owner.load(std::memory_order_seq_cst); cur != 0) {
+      futex_wait(&owner, cur, std::min(next_check, deadline.value_or(clock::time_point::max())));
+    }
+    waiters.fetch_sub(1, std::memory_order_seq_cst);
+    r.wait_recovering(next_check);  // its owner may have died
+  }
+}
+
+void disown(std::atomic<std::uint32_t>& owner, std::atomic<std::uint32_t>& waiters) {
+  owner.store(0, std::memory_order_seq_cst);
+  if (waiters.load(std::memory_order_seq_cst) > 0) futex_wake(&owner, 1);
+}
+
+// Copies n values between a ring's slots from `pos` on and `outside` (wrapping at the end).
+void ring_copy(region_state& r, pipe_header& p, std::uint64_t pos, std::byte* outside,
+               std::size_t n, bool in) {
+  while (n > 0) {
+    const std::size_t run = std::min<std::size_t>(n, p.capacity - (pos & p.mask));
+    std::byte* slots = r.slot(p, pos);
+    if (in) {
+      std::memcpy(slots, outside, run * p.stride);
+    } else {
+      std::memcpy(outside, slots, run * p.stride);
+    }
+    outside += run * p.stride;
+    pos += run;
+    n -= run;
+  }
+}
+}  // namespace
+
+// A ring's producer, on its turn: copies what fits, then publishes the new tail once.
+result<std::size_t> pipe_core::ring_put(const void* values, std::size_t n,
+                                        std::optional<clock::time_point> deadline) {
+  auto& p = *r_->at<pipe_header>(offset_);
+  if (!own(*r_, p.producer_owner, p.producer_owner_waiters, deadline)) {
+    return fail(error::timed_out, "pipe full");
+  }
+  maybe_crash(crash_point::enqueue_claimed);
+  std::size_t k = 0;
+  auto attempt = [&] {
+    const std::uint64_t tail = p.enq_pos.load(std::memory_order_relaxed);
+    if (tail - seen_head_ >= p.capacity) {
+      seen_head_ = p.deq_pos.load(std::memory_order_acquire);
+      if (tail - seen_head_ >= p.capacity) return false;
+    }
+    k = std::min<std::size_t>(n, p.capacity - (tail - seen_head_));
+    ring_copy(*r_, p, tail, const_cast<std::byte*>(static_cast<const std::byte*>(values)), k, true);
+    maybe_crash(crash_point::enqueue_copied);
+    p.enq_pos.store(tail + k, std::memory_order_release);
+    return true;
+  };
+  auto put =
+      wait_for(*r_, p.deq_events, p.producers_waiting, o_.spin, deadline, "pipe full", attempt);
+  disown(p.producer_owner, p.producer_owner_waiters);
+  if (!put) return put.error();
+  queue{*r_, p}.published();
+  return k;
+}
+
+// A ring's consumer, on its turn: copies what is there, then publishes the new head once.
+result<std::size_t> pipe_core::ring_take(void* values, std::size_t n,
+                                         std::optional<clock::time_point> deadline) {
+  auto& p = *r_->at<pipe_header>(offset_);
+  if (!own(*r_, p.consumer_owner, p.consumer_owner_waiters, deadline)) {
+    return fail(error::timed_out, "pipe empty");
+  }
+  maybe_crash(crash_point::dequeue_claimed);
+  std::size_t k = 0;
+  auto attempt = [&] {
+    const std::uint64_t head = p.deq_pos.load(std::memory_order_relaxed);
+    if (seen_tail_ <= head) {
+      seen_tail_ = p.enq_pos.load(std::memory_order_acquire);
+      if (seen_tail_ <= head) return false;
+    }
+    k = std::min<std::size_t>(n, seen_tail_ - head);
+    ring_copy(*r_, p, head, static_cast<std::byte*>(values), k, false);
+    maybe_crash(crash_point::dequeue_copied);
+    p.deq_pos.store(head + k, std::memory_order_release);
+    return true;
+  };
+  auto took =
+      wait_for(*r_, p.enq_events, p.consumers_waiting, o_.spin, deadline, "pipe empty", attempt);
+  disown(p.consumer_owner, p.consumer_owner_waiters);
+  if (!took) return took.error();
+  queue{*r_, p}.freed();
+  return k;
+}
+
 result<void> pipe_core::enqueue(const void* v, std::optional<clock::time_point> deadline) {
   if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
   auto& p = *r_->at<pipe_header>(offset_);
+  if (p.mode == mode_ring) {
+    auto put = ring_put(v, 1, deadline);
+    if (!put) return put.error();
+    return {};
+  }
   queue q{*r_, p};
   return wait_for(*r_, p.deq_events, p.producers_waiting, o_.spin, deadline, "pipe full",
                   [&] { return q.try_enqueue(v, r_->self); });
@@ -309,6 +427,11 @@ result<void> pipe_core::enqueue(const void* v, std::optional<clock::time_point> 
 result<void> pipe_core::dequeue(void* v, std::optional<clock::time_point> deadline) {
   if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
   auto& p = *r_->at<pipe_header>(offset_);
+  if (p.mode == mode_ring) {
+    auto took = ring_take(v, 1, deadline);
+    if (!took) return took.error();
+    return {};
+  }
   queue q{*r_, p};
   auto keep = [](std::uint64_t, void*) { return true; };
   return wait_for(*r_, p.enq_events, p.consumers_waiting, o_.spin, deadline, "pipe empty",
@@ -320,6 +443,7 @@ result<std::size_t> pipe_core::enqueue_many(const void* values, std::size_t n,
   if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
   if (n == 0) return std::size_t{0};
   auto& p = *r_->at<pipe_header>(offset_);
+  if (p.mode == mode_ring) return ring_put(values, n, deadline);
   queue q{*r_, p};
   const auto* v = static_cast<const std::byte*>(values);
   auto none = [](std::uint64_t) {};
@@ -339,6 +463,7 @@ result<std::size_t> pipe_core::dequeue_many(void* values, std::size_t n,
   if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
   if (n == 0) return std::size_t{0};
   auto& p = *r_->at<pipe_header>(offset_);
+  if (p.mode == mode_ring) return ring_take(values, n, deadline);
   queue q{*r_, p};
   auto* v = static_cast<std::byte*>(values);
   auto keep = [](std::uint64_t, void*) { return true; };
@@ -644,7 +769,7 @@ std::vector<region_info> region::list() {
 
 result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t capacity,
                                         std::size_t value_bytes, std::size_t value_align,
-                                        std::uint32_t kind) {
+                                        std::uint32_t kind, bool ring) {
   auto& s = *state_;
   if (!detail::valid_name(name, detail::name_max)) {
     return fail(errc::invalid_argument,
@@ -652,6 +777,9 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
   }
   if (capacity == 0 || capacity > (std::size_t{1} << 30) || value_align > detail::cache_line) {
     return fail(errc::invalid_argument, "pipe capacity must be 1-2^30 values");
+  }
+  if (ring && kind == detail::kind_buffers) {
+    return fail(errc::invalid_argument, "pipe " + name + ": rings carry values, not buffers");
   }
   std::size_t cap = 2;
   while (cap < capacity) cap <<= 1;
@@ -663,7 +791,10 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
 
   // Whole cache lines per slot: packing slots closer (16-byte steps) was slower, producer and
   // consumer then share lines (measured with bench/shm_bench).
-  const std::size_t stride = round_up(detail::slot_value_offset + value_bytes, detail::cache_line);
+  // A ring's values are packed: no sequence words, and one end writes at a time.
+  const std::size_t stride =
+      ring ? round_up(value_bytes, std::max<std::size_t>(value_align, 1))
+           : round_up(detail::slot_value_offset + value_bytes, detail::cache_line);
   const std::size_t bytes = sizeof(pipe_header) + cap * stride;
   auto& b = s.b();
   for (std::uint32_t i = 0; i < b.pipes_max; ++i) {
@@ -695,7 +826,8 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
     p->capacity = cap;
     p->mask = cap - 1;
     p->kind = kind;
-    for (std::uint64_t k = 0; k < cap; ++k) {
+    p->mode = ring ? detail::mode_ring : detail::mode_queue;
+    for (std::uint64_t k = 0; k < cap && !ring; ++k) {
       auto* sl = new (s.slot(*p, k)) slot_header();
       sl->seq.store(k);
     }

@@ -144,6 +144,10 @@ TEST(ShmBuffer, ErrorsSayWhatIsWrong) {
   ASSERT_TRUE(r->create_pipe<std::uint64_t>("v", 4));
   EXPECT_EQ(r->open_pipe<buffer>("v", 0ms).error().code, shm::errc::layout_mismatch);
 
+  // Rings carry values only.
+  EXPECT_EQ(r->create_pipe<buffer>("ring", 4, {.ring = true}).error().code,
+            shm::errc::invalid_argument);
+
   // Too big for the region; and a region with no room left.
   EXPECT_EQ(r->allocate(2 << 20).error().code, shm::errc::no_memory);
 

@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "helpers.hpp"
@@ -182,11 +183,19 @@ TEST(ShmRegion, KeepReusesTheRegionAndItsPipesOtherwiseItStartsAfresh) {
 
 // Four producer and four consumer threads: every value arrives exactly once and whole, and each
 // consumer sees each producer's values in order.
-TEST(ShmPipe, ThreadsExactlyOnceAndInOrder) {
+// The pipe tests run against both kinds of pipe: the default queue and the ring.
+class ShmPipe : public ::testing::TestWithParam<bool> {
+ protected:
+  shm::pipe_options mode() const { return {.ring = GetParam()}; }
+};
+INSTANTIATE_TEST_SUITE_P(Kinds, ShmPipe, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "ring" : "queue"; });
+
+TEST_P(ShmPipe, ThreadsExactlyOnceAndInOrder) {
   scoped_name n("threads");
   auto r = shm::region::create(n.name, {.size = 8 << 20});
   ASSERT_TRUE(r);
-  auto p = r->create_pipe<item>("mpmc", 256);
+  auto p = r->create_pipe<item>("mpmc", 256, mode());
   ASSERT_TRUE(p);
   constexpr std::uint32_t producers = 4, consumers = 4, each = 50000;
   std::vector<std::thread> ts;
@@ -222,12 +231,12 @@ TEST(ShmPipe, ThreadsExactlyOnceAndInOrder) {
 }
 
 // Processes (fork) on both ends, through a region each opens by name.
-TEST(ShmPipe, ProcessesExactlyOnce) {
+TEST_P(ShmPipe, ProcessesExactlyOnce) {
   scoped_name n("procs");
   auto r = shm::region::create(n.name, {.size = 8 << 20});
   ASSERT_TRUE(r);
-  ASSERT_TRUE(r->create_pipe<item>("in", 64));
-  ASSERT_TRUE(r->create_pipe<item>("out", 64));
+  ASSERT_TRUE(r->create_pipe<item>("in", 64, mode()));
+  ASSERT_TRUE(r->create_pipe<item>("out", 64, mode()));
   constexpr std::uint32_t producers = 3, each = 20000;
   std::vector<pid_t> kids;
   for (std::uint32_t k = 0; k < producers; ++k) {
@@ -273,11 +282,11 @@ TEST(ShmPipe, ProcessesExactlyOnce) {
 
 // Producers killed at random points: every value whose enqueue returned arrives exactly once,
 // no value arrives twice, and nothing is left stuck (the pipe drains, a new producer works).
-TEST(ShmPipe, ProducersKilledAtRandomPointsLoseNothingCompleted) {
+TEST_P(ShmPipe, ProducersKilledAtRandomPointsLoseNothingCompleted) {
   scoped_name n("killprod");
   auto r = shm::region::create(n.name, {.size = 8 << 20});
   ASSERT_TRUE(r);
-  auto p = r->create_pipe<item>("q", 16);
+  auto p = r->create_pipe<item>("q", 16, mode());
   ASSERT_TRUE(p);
   // Each producer publishes how many enqueues returned, after each one.
   auto* done = static_cast<std::atomic<std::uint32_t>*>(shared_anonymous(4096));
@@ -327,11 +336,11 @@ TEST(ShmPipe, ProducersKilledAtRandomPointsLoseNothingCompleted) {
 
 // Consumers killed at random points: no value is lost (a dequeue that had not returned puts its
 // value back), none is duplicated beyond the one a consumer may have taken but not recorded.
-TEST(ShmPipe, ConsumersKilledAtRandomPointsLoseNothing) {
+TEST_P(ShmPipe, ConsumersKilledAtRandomPointsLoseNothing) {
   scoped_name n("killcons");
   auto r = shm::region::create(n.name, {.size = 8 << 20});
   ASSERT_TRUE(r);
-  auto p = r->create_pipe<item>("q", 16);
+  auto p = r->create_pipe<item>("q", 16, mode());
   ASSERT_TRUE(p);
   // What consumers took: a log in shared memory (value, then a commit flag).
   // Regression: the log once overflowed (a fast pipe moves tens of thousands of values in the
@@ -497,16 +506,17 @@ TEST(ShmTool, LsAndRm) {
 }
 
 // Deterministic deaths at the moments a random kill almost never hits (crash points).
-class ShmCrash : public ::testing::TestWithParam<shm::detail::crash_point> {};
+class ShmCrash
+    : public ::testing::TestWithParam<std::tuple<shm::detail::crash_point, bool /*ring*/>> {};
 
 TEST_P(ShmCrash, ADeathMidOperationIsRecovered) {
   using cp = shm::detail::crash_point;
-  const cp point = GetParam();
+  const auto [point, ring] = GetParam();
   const bool in_enqueue = point == cp::enqueue_claimed || point == cp::enqueue_copied;
   scoped_name n("crash");
   auto r = shm::region::create(n.name, {.size = 1 << 20});
   ASSERT_TRUE(r);
-  auto p = r->create_pipe<item>("q", 16);
+  auto p = r->create_pipe<item>("q", 16, {.ring = ring});
   ASSERT_TRUE(p);
   if (!in_enqueue) {
     for (std::uint32_t i = 0; i < 10; ++i) ASSERT_TRUE(p->enqueue(make_item(0, i)));
@@ -534,9 +544,12 @@ TEST_P(ShmCrash, ADeathMidOperationIsRecovered) {
   if (in_enqueue) {
     // Four enqueues returned; the fifth never did and is skipped.
     EXPECT_EQ(left, (std::vector<std::uint32_t>{0, 1, 2, 3}));
-  } else {
+  } else if (!ring) {
     // Four dequeues returned 0-3; the value of the fifth comes back, at the end.
     EXPECT_EQ(left, (std::vector<std::uint32_t>{5, 6, 7, 8, 9, 4}));
+  } else {
+    // A ring's consumer publishes its new head last: the fifth value never left its place.
+    EXPECT_EQ(left, (std::vector<std::uint32_t>{4, 5, 6, 7, 8, 9}));
   }
   // Nothing stuck: two whole laps.
   for (std::uint32_t i = 0; i < 32; ++i) {
@@ -547,22 +560,31 @@ TEST_P(ShmCrash, ADeathMidOperationIsRecovered) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryPoint, ShmCrash,
-                         ::testing::Values(shm::detail::crash_point::enqueue_claimed,
-                                           shm::detail::crash_point::enqueue_copied,
-                                           shm::detail::crash_point::dequeue_claimed,
-                                           shm::detail::crash_point::dequeue_copied));
+std::string crash_name(const ::testing::TestParamInfo<ShmCrash::ParamType>& info) {
+  static const char* names[] = {"none", "enqueue_claimed", "enqueue_copied", "dequeue_claimed",
+                                "dequeue_copied"};
+  return std::string(names[static_cast<int>(std::get<0>(info.param))]) +
+         (std::get<1>(info.param) ? "_ring" : "_queue");
+}
+INSTANTIATE_TEST_SUITE_P(
+    EveryPoint, ShmCrash,
+    ::testing::Combine(::testing::Values(shm::detail::crash_point::enqueue_claimed,
+                                         shm::detail::crash_point::enqueue_copied,
+                                         shm::detail::crash_point::dequeue_claimed,
+                                         shm::detail::crash_point::dequeue_copied),
+                       ::testing::Bool()),
+    crash_name);
 
 }  // namespace
 
 namespace {
 // Batches: as many as fit (at least one), as many as are there (at least one), in order, and
 // across processes; a full or empty pipe times out like a single operation.
-TEST(ShmPipe, BatchesMoveAsManyAsFitInOrder) {
+TEST_P(ShmPipe, BatchesMoveAsManyAsFitInOrder) {
   scoped_name n("batch");
   auto r = shm::region::create(n.name, {.size = 1 << 20});
   ASSERT_TRUE(r);
-  auto p = r->create_pipe<std::uint32_t>("q", 8);
+  auto p = r->create_pipe<std::uint32_t>("q", 8, mode());
   ASSERT_TRUE(p);
   std::vector<std::uint32_t> values(20);
   for (std::uint32_t i = 0; i < 20; ++i) values[i] = i;
