@@ -123,13 +123,15 @@ struct region_state;
 // turns it off.
 enum class crash_point {
   none,
-  enqueue_claimed,  // a pipe slot claimed, nothing written
-  enqueue_copied,   // the value written, not yet published
-  dequeue_claimed,  // a pipe slot claimed, nothing read
-  dequeue_copied,   // the value read, the slot not yet freed
-  pool_logged,      // a pool change logged under the lock, not applied
-  pool_applied,     // a pool change applied, the lock still held
-  recovery_took,    // recovering a dead process: its claimed dequeue taken over, not yet undone
+  enqueue_claimed,     // a pipe slot claimed, nothing written
+  enqueue_copied,      // the value written, not yet published
+  dequeue_claimed,     // a pipe slot claimed, nothing read
+  dequeue_copied,      // the value read, the slot not yet freed
+  pool_logged,         // a pool change logged under the lock, not applied
+  pool_applied,        // a pool change applied, the lock still held
+  recovery_took,       // recovering a dead consumer: its claimed slot taken over
+  recovery_moved,      // ... its value's new slot claimed (and noted), not yet written
+  recovery_published,  // ... its value published in the new slot, the old slot not yet freed
 };
 void crash_at(crash_point point, std::uint64_t nth);
 // A pipe's untyped core: slots of `value_bytes` bytes.

@@ -113,7 +113,7 @@ struct process_entry {
 // and whose consumers take turns (values packed, positions published once per batch).
 enum : std::uint64_t { mode_queue = 0, mode_ring = 1 };
 struct alignas(cache_line) pipe_header {
-  std::uint64_t value_bytes, value_align, stride, capacity, mask, kind, mode;
+  std::uint64_t value_bytes, value_align, value_offset, stride, capacity, mask, kind, mode;
   alignas(cache_line) std::atomic<std::uint64_t> enq_pos;
   alignas(cache_line) std::atomic<std::uint64_t> deq_pos;
   alignas(cache_line) std::atomic<std::uint32_t> enq_events;  // futex: a value was published
@@ -129,10 +129,14 @@ struct alignas(cache_line) pipe_header {
 
 struct slot_header {
   std::atomic<std::uint64_t> seq;
-  std::uint32_t valid;  // 0: a tombstone (an enqueue its process did not finish)
-  std::uint32_t unused;
+  std::uint64_t meta;  // accessed atomically (std::atomic_ref); see meta_valid
 };
-constexpr std::size_t slot_value_offset = sizeof(slot_header);
+// A slot's meta word: meta_valid if it holds a value (clear: a tombstone, an enqueue its process
+// did not finish). While a recoverer moves the value of a dead consumer's claimed slot back into
+// the pipe, the low bits hold 1 + the position of the slot it is copying the value to, so that
+// if it dies too, its own recoverer can tell whether the copy was published.
+constexpr std::uint64_t meta_valid = std::uint64_t{1} << 63;
+constexpr std::uint64_t moved_to(std::uint64_t meta) { return meta & seq_mask; }
 
 // Buffer blocks: a header, then 2^class bytes of data. Classes 6 (64 B) and up.
 constexpr unsigned min_class = 6;
@@ -258,6 +262,7 @@ struct region_state {
   std::size_t recover();
   void recover_process(std::uint32_t dead);
   void recover_pipe(pipe_header& p, std::uint32_t dead);
+  void put_back(pipe_header& p, slot_header& s, std::uint64_t replaced);
   void wait_recovering(clock::time_point& next_check) {
     if (clock::now() >= next_check) {
       recover();
@@ -288,7 +293,7 @@ struct queue {
   slot_header& at(std::uint64_t pos) const {
     return *reinterpret_cast<slot_header*>(r.slot(p, pos));
   }
-  std::byte* value(std::uint64_t pos) const { return r.slot(p, pos) + slot_value_offset; }
+  std::byte* value(std::uint64_t pos) const { return r.slot(p, pos) + p.value_offset; }
 
   void published() {
     p.enq_events.fetch_add(1, std::memory_order_seq_cst);
@@ -329,7 +334,7 @@ struct queue {
         maybe_crash(crash_point::enqueue_claimed);
         claimed(pos & seq_mask);
         std::memcpy(value(pos), v, p.value_bytes);
-        s.valid = 1;
+        word(s.meta).store(meta_valid, std::memory_order_relaxed);
         maybe_crash(crash_point::enqueue_copied);
         s.seq.store((pos + 1) & seq_mask, std::memory_order_release);
         if (notify) published();
@@ -364,7 +369,7 @@ struct queue {
         }
         advance(p.deq_pos, pos);
         maybe_crash(crash_point::dequeue_claimed);
-        bool ok = s.valid != 0;
+        bool ok = (word(s.meta).load(std::memory_order_relaxed) & meta_valid) != 0;
         if (ok) {
           std::memcpy(v, value(pos), p.value_bytes);
           ok = taken(pos & seq_mask, v);

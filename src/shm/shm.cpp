@@ -186,76 +186,91 @@ void region_state::recover_process(std::uint32_t dead) {
   }
 }
 
-// A dead process's claims on a pipe's slots. A claimed enqueue becomes a tombstone. A claimed
-// dequeue is taken over first (the marker becomes ours, so that if we die too, our own recovery
-// finishes it); then the value goes back at the pipe's end — a buffer reference through our hold
-// table, like any dequeue and enqueue of ours.
+// A dead process's claims on a pipe's slots, in two passes. Dequeues first: a claimed dequeue
+// is taken over (the marker becomes ours, so that if we die too, our own recovery finishes it)
+// and its value put back into the pipe — unless the dead process was itself a recoverer whose
+// copy of that value was published already, in which case the old slot is only freed. Whether
+// the copy was published is read from the claim on the copy's slot, which the second pass
+// clears: a claimed enqueue becomes a tombstone that consumers skip.
 void region_state::recover_pipe(pipe_header& p, std::uint32_t dead) {
   queue q{*this, p};
-  const auto pipe_off = static_cast<std::uint64_t>(reinterpret_cast<std::byte*>(&p) - base);
-  std::vector<std::vector<std::byte>> values;
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> buffers;  // block, our hold entry
+  for (std::uint64_t i = 0; i < p.capacity; ++i) {
+    auto& s = *reinterpret_cast<slot_header*>(slot(p, i));
+    std::uint64_t seq = s.seq.load(std::memory_order_acquire);
+    if (!is_marker(seq) || owner_of(seq) != dead) continue;
+    const std::uint64_t replaced = base_of(seq);  // pos + 1 for the claimed dequeue of pos
+    if ((replaced & p.mask) == i) continue;       // an enqueue: the second pass
+    const std::uint64_t pos = (replaced - 1) & seq_mask;
+    if (const std::uint64_t moved = moved_to(word(s.meta).load(std::memory_order_acquire))) {
+      const std::uint64_t copy = moved - 1;
+      auto& c = *reinterpret_cast<slot_header*>(slot(p, copy));
+      if (c.seq.load(std::memory_order_acquire) != marker(dead, copy)) {
+        if (s.seq.compare_exchange_strong(seq, (pos + p.capacity) & seq_mask)) q.freed();
+        continue;  // the copy was published: the value is in the pipe once
+      }
+    }
+    if (!s.seq.compare_exchange_strong(seq, marker(self, replaced))) continue;
+    maybe_crash(crash_point::recovery_took);
+    put_back(p, s, replaced);
+  }
   for (std::uint64_t i = 0; i < p.capacity; ++i) {
     auto& s = *reinterpret_cast<slot_header*>(slot(p, i));
     std::uint64_t seq = s.seq.load(std::memory_order_acquire);
     if (!is_marker(seq) || owner_of(seq) != dead) continue;
     const std::uint64_t replaced = base_of(seq);
-    if ((replaced & p.mask) == i) {
-      s.valid = 0;
-      if (s.seq.compare_exchange_strong(seq, (replaced + 1) & seq_mask)) q.published();
-      continue;
-    }
-    // replaced = pos + 1 for the claimed dequeue of pos; the slot's next lap is pos + capacity.
-    if (!s.seq.compare_exchange_strong(seq, marker(self, replaced))) continue;
-    maybe_crash(crash_point::recovery_took);
-    const std::uint64_t pos = (replaced - 1) & seq_mask;
-    std::vector<std::byte> v(p.value_bytes);
-    const bool had = s.valid != 0;
-    if (had) std::memcpy(v.data(), q.value(pos), v.size());
-    std::uint64_t block = 0;
-    if (had && p.kind == kind_buffers) std::memcpy(&block, v.data(), sizeof block);
-    std::optional<std::uint32_t> hold;
-    if (had && p.kind == kind_buffers && valid_block(block)) {
-      if (auto h = take_hold()) {
-        hold = *h;
-        auto& e = this->hold(self, *hold);
-        e.pipe = pipe_off;
-        e.pos = pos;
-        word(e.state).store(hold_state(hold_receiving, block), std::memory_order_release);
+    if ((replaced & p.mask) != i) continue;
+    word(s.meta).store(0, std::memory_order_relaxed);
+    if (s.seq.compare_exchange_strong(seq, (replaced + 1) & seq_mask)) q.published();
+  }
+}
+
+// The value of slot `s`, whose dequeue (claimed by us, `replaced` = pos + 1) never completed,
+// goes back into the pipe without ever being in two places or none: if the producers are waiting
+// for this very slot, it is published again where it is, at its next lap (one CAS); otherwise it
+// is copied to a new slot, noted in this one, and this one freed once the copy is published.
+void region_state::put_back(pipe_header& p, slot_header& s, std::uint64_t replaced) {
+  queue q{*this, p};
+  const std::uint64_t pos = (replaced - 1) & seq_mask;
+  const std::uint64_t next_lap = (pos + p.capacity) & seq_mask;
+  const std::uint64_t ours = marker(self, replaced);
+  if ((word(s.meta).load(std::memory_order_acquire) & meta_valid) == 0) {
+    s.seq.store(next_lap, std::memory_order_release);  // a tombstone: nothing to put back
+    q.freed();
+    return;
+  }
+  for (auto until = clock::now() + 1s;; std::this_thread::yield()) {
+    if ((p.enq_pos.load(std::memory_order_acquire) & seq_mask) == next_lap) {
+      word(s.meta).store(meta_valid, std::memory_order_release);
+      std::uint64_t expected = ours;
+      if (s.seq.compare_exchange_strong(expected, (next_lap + 1) & seq_mask)) {
+        q.published();
+        return;
       }
     }
-    s.seq.store((pos + p.capacity) & seq_mask, std::memory_order_release);
-    q.freed();
-    if (hold) {
-      word(this->hold(self, *hold).state)
-          .store(hold_state(hold_held, block), std::memory_order_release);
-      buffers.emplace_back(block, *hold);
-    } else if (had && p.kind != kind_buffers) {
-      values.push_back(std::move(v));
-    }
-  }
-  for (auto& v : values) {
-    auto until = clock::now() + 1s;
-    while (!q.try_enqueue(v.data(), self) && clock::now() < until) std::this_thread::yield();
-  }
-  for (const auto& [moved, h] : buffers) {
-    const std::uint64_t block = moved;  // (clang 14 cannot capture a structured binding)
-    auto& e = hold(self, h);
-    auto claimed = [&](std::uint64_t pos) {
-      e.pipe = pipe_off;
-      e.pos = pos;
-      word(e.state).store(hold_state(hold_sending, block), std::memory_order_release);
+    auto noted = [&](std::uint64_t copy) {
+      word(s.meta).store(meta_valid | (copy + 1), std::memory_order_release);
+      maybe_crash(crash_point::recovery_moved);
     };
-    bool sent = false;
-    for (auto until = clock::now() + 1s; !sent && clock::now() < until; std::this_thread::yield()) {
-      sent = q.try_enqueue(&block, self, claimed);
+    if (q.try_enqueue(q.value(pos), self, noted)) {
+      maybe_crash(crash_point::recovery_published);
+      s.seq.store(next_lap, std::memory_order_release);
+      q.freed();
+      return;
     }
-    if (sent) {
-      word(e.state).store(hold_free, std::memory_order_release);
-    } else {
-      release(hold_offset(self, h), block);  // no room for a second: dropped, not leaked
+    if (clock::now() >= until) break;
+  }
+  // Not a slot to be had for a whole second: the value is dropped — a buffer released, through a
+  // hold entry of ours so that even this cannot leak it.
+  std::uint64_t block = 0;
+  if (p.kind == kind_buffers) std::memcpy(&block, q.value(pos), sizeof block);
+  s.seq.store(next_lap, std::memory_order_release);
+  q.freed();
+  if (p.kind == kind_buffers && valid_block(block)) {
+    if (auto h = take_hold()) {
+      word(hold(self, *h).state).store(hold_state(hold_held, block), std::memory_order_release);
+      release(hold_offset(self, *h), block);
+      give_hold(*h);
     }
-    give_hold(h);
   }
 }
 
@@ -792,9 +807,10 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
   // Whole cache lines per slot: packing slots closer (16-byte steps) was slower, producer and
   // consumer then share lines (measured with bench/shm_bench).
   // A ring's values are packed: no sequence words, and one end writes at a time.
-  const std::size_t stride =
-      ring ? round_up(value_bytes, std::max<std::size_t>(value_align, 1))
-           : round_up(detail::slot_value_offset + value_bytes, detail::cache_line);
+  const std::size_t value_offset =
+      ring ? 0 : round_up(sizeof(slot_header), std::max<std::size_t>(value_align, 1));
+  const std::size_t stride = ring ? round_up(value_bytes, std::max<std::size_t>(value_align, 1))
+                                  : round_up(value_offset + value_bytes, detail::cache_line);
   const std::size_t bytes = sizeof(pipe_header) + cap * stride;
   auto& b = s.b();
   for (std::uint32_t i = 0; i < b.pipes_max; ++i) {
@@ -826,6 +842,7 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
     p->capacity = cap;
     p->mask = cap - 1;
     p->kind = kind;
+    p->value_offset = value_offset;
     p->mode = ring ? detail::mode_ring : detail::mode_queue;
     for (std::uint64_t k = 0; k < cap && !ring; ++k) {
       auto* sl = new (s.slot(*p, k)) slot_header();

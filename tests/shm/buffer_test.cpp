@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -537,43 +538,80 @@ TEST_P(ShmBufferCrash, ADeathIsRecoveredWithoutLossOrLeak) {
 // Regression: a process killed while it recovered another left that one's entry of the process
 // table "busy" for ever, and the buffers it held leaked (ShmBufferKill found it: a consumer's
 // open() recovers the consumer killed before it, and it was killed in turn). Now the recovery
-// of a dead recoverer is taken over, and every step of recovery can be done twice.
-TEST(ShmBufferKill, ARecovererKilledWhileRecoveringIsRecoveredInTurn) {
+// of a dead recoverer is taken over, and every step of recovery can be done twice. Here the
+// first child dies holding a claim on value 0; the second, in its open(), recovers it and dies
+// at each point of putting the value back (taken over; copying it to a new slot; copy
+// published, old slot not yet freed); or, with a full pipe, before putting it back in place.
+// Every value is then there exactly once, and nothing leaks.
+struct recoverer_case {
+  shm::detail::crash_point point;
+  bool buffers;  // a pipe of buffers, or of values
+  bool full;     // the pipe full: the value goes back in place
+  const char* what;
+};
+void PrintTo(const recoverer_case& c, std::ostream* os) { *os << c.what; }
+
+class ShmRecoverer : public ::testing::TestWithParam<recoverer_case> {};
+
+TEST_P(ShmRecoverer, ARecovererKilledWhileRecoveringIsRecoveredInTurn) {
   using cp = shm::detail::crash_point;
-  scoped_name n("bufrecov");
+  const auto c = GetParam();
+  scoped_name n("recoverer");
   auto r = shm::region::create(n.name, {.size = 1 << 20});
   ASSERT_TRUE(r);
-  auto in = r->create_pipe<buffer>("in", 16);
-  ASSERT_TRUE(in);
-  for (std::uint32_t i = 0; i < 5; ++i) {
-    auto b = r->allocate(100);
-    ASSERT_TRUE(b);
-    fill(*b, 0, i);
-    ASSERT_TRUE(in->enqueue(std::move(*b)));
+  const std::uint32_t count = c.full ? 4 : 5;
+  std::optional<shm::pipe<buffer>> bufs;
+  std::optional<shm::pipe<header>> vals;
+  if (c.buffers) {
+    bufs.emplace(std::move(*r->create_pipe<buffer>("in", c.full ? 4 : 16)));
+  } else {
+    vals.emplace(std::move(*r->create_pipe<header>("in", c.full ? 4 : 16)));
+  }
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (c.buffers) {
+      auto b = r->allocate(100);
+      ASSERT_TRUE(b);
+      fill(*b, 0, i);
+      ASSERT_TRUE(bufs->enqueue(std::move(*b)));
+    } else {
+      ASSERT_TRUE(vals->enqueue(header{0, i, check_of(0, i)}));
+    }
   }
   auto run_child = [&](cp point) {
     pid_t pid = ::fork();
     if (pid == 0) {
       shm::detail::crash_at(point, 1);
       auto me = shm::region::open(n.name, 5s);  // recovers the one before: dies doing it
-      auto from = me->open_pipe<buffer>("in", 5s);
-      (void)from->dequeue(1s);
+      if (c.buffers) {
+        (void)me->open_pipe<buffer>("in", 5s)->dequeue(1s);
+      } else {
+        (void)me->open_pipe<header>("in", 5s)->dequeue(1s);
+      }
       ::_exit(0);
     }
     int status = 0;
     ::waitpid(pid, &status, 0);
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
   };
-  ASSERT_TRUE(run_child(cp::dequeue_claimed));  // dies holding a claim on value 0
-  ASSERT_TRUE(run_child(cp::recovery_took));    // takes that claim over, and dies
+  ASSERT_TRUE(run_child(cp::dequeue_claimed)) << "the consumer did not die";
+  ASSERT_TRUE(run_child(c.point)) << "the recoverer did not die at " << c.what;
   EXPECT_EQ(r->recover(), 2u);
   std::multiset<std::uint32_t> values;
-  while (auto b = in->dequeue(0ms)) {
-    auto h = intact(*b);
-    ASSERT_TRUE(h);
-    values.insert(h->seq);
+  if (c.buffers) {
+    while (auto b = bufs->dequeue(0ms)) {
+      auto h = intact(*b);
+      ASSERT_TRUE(h);
+      values.insert(h->seq);
+    }
+  } else {
+    while (auto v = vals->dequeue(0ms)) {
+      ASSERT_EQ(v->check, check_of(v->producer, v->seq));
+      values.insert(v->seq);
+    }
   }
-  EXPECT_EQ(values, (std::multiset<std::uint32_t>{0, 1, 2, 3, 4}));
+  std::multiset<std::uint32_t> all;
+  for (std::uint32_t i = 0; i < count; ++i) all.insert(i);
+  EXPECT_EQ(values, all);
   EXPECT_EQ(r->stats().buffers_in_use, 0u) << "buffers leaked";
   for (const auto& info : shm::region::list()) {
     if (info.name == n.name) {
@@ -581,6 +619,21 @@ TEST(ShmBufferKill, ARecovererKilledWhileRecoveringIsRecoveredInTurn) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryStep, ShmRecoverer,
+    ::testing::Values(
+        recoverer_case{shm::detail::crash_point::recovery_took, true, false, "buffers_took"},
+        recoverer_case{shm::detail::crash_point::recovery_moved, true, false, "buffers_moved"},
+        recoverer_case{shm::detail::crash_point::recovery_published, true, false,
+                       "buffers_published"},
+        recoverer_case{shm::detail::crash_point::recovery_took, true, true, "buffers_in_place"},
+        recoverer_case{shm::detail::crash_point::recovery_took, false, false, "values_took"},
+        recoverer_case{shm::detail::crash_point::recovery_moved, false, false, "values_moved"},
+        recoverer_case{shm::detail::crash_point::recovery_published, false, false,
+                       "values_published"},
+        recoverer_case{shm::detail::crash_point::recovery_took, false, true, "values_in_place"}),
+    [](const auto& info) { return std::string(info.param.what); });
 
 using cp = shm::detail::crash_point;
 INSTANTIATE_TEST_SUITE_P(EveryPoint, ShmBufferCrash,
