@@ -305,6 +305,17 @@ result<T> another(const T& v) {
     return v;
   }
 }
+
+// Enqueues `v`, trying again every `timeout` while the pipe is full, until it goes in or `stop`
+// is requested.
+template <typename T>
+result<void> enqueue_until(pipe<T>& to, T&& v, std::chrono::milliseconds timeout,
+                           std::stop_token stop) {
+  while (!to.enqueue(std::move(v), timeout)) {
+    if (stop.stop_requested()) return error{error::timed_out, "stopped while blocked"};
+  }
+  return {};
+}
 }  // namespace detail
 
 // What a fan-out does with a value for an output that is full.
@@ -344,8 +355,8 @@ class fanout {
         if (!o.to.enqueue(std::move(*copy), o.drop_after)) ++dropped_[i];
         continue;
       }
-      while (!o.to.enqueue(std::move(*copy), timeout)) {
-        if (stop.stop_requested()) return error{error::timed_out, "stopped while blocked"};
+      if (auto sent = detail::enqueue_until(o.to, std::move(*copy), timeout, stop); !sent) {
+        return sent.error();
       }
     }
     ++forwarded_;
@@ -378,9 +389,8 @@ class transformer {
   result<void> step(std::chrono::milliseconds timeout, std::stop_token stop = {}) {
     auto v = from_.dequeue(timeout);
     if (!v) return v.error();
-    Out out = f_(std::move(*v));
-    while (!to_.enqueue(std::move(out), timeout)) {
-      if (stop.stop_requested()) return error{error::timed_out, "stopped while blocked"};
+    if (auto sent = detail::enqueue_until(to_, f_(std::move(*v)), timeout, stop); !sent) {
+      return sent.error();
     }
     ++transformed_;
     return {};

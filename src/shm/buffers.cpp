@@ -37,31 +37,16 @@ struct change {
   }
   void commit() { r.commit(w, n); }
 };
+
+// `bytes` from the region's heap, as part of change `c` (under the pool's lock); nullopt if the
+// region has no room.
+std::optional<std::uint64_t> carve(region_state& r, change& c, std::uint64_t bytes) {
+  const std::uint64_t at = r.b().heap_next;
+  if (at + bytes > r.size) return std::nullopt;
+  c.set(r.b().heap_next, round_up(at + bytes, cache_line));
+  return at;
+}
 }  // namespace
-
-void region_state::lock_pool() {
-  auto& pool = this->pool();
-  auto next_check = clock::now() + recovery_interval;
-  for (unsigned spin = 0;; ++spin) {
-    std::uint32_t expected = 0;
-    if (pool.lock.compare_exchange_weak(expected, self + 1, std::memory_order_acquire)) return;
-    if (spin < 100) {
-      cpu_relax();
-      continue;
-    }
-    pool.lock_waiters.fetch_add(1, std::memory_order_seq_cst);
-    expected = pool.lock.load(std::memory_order_seq_cst);
-    if (expected != 0) futex_wait(&pool.lock, expected, next_check);
-    pool.lock_waiters.fetch_sub(1, std::memory_order_seq_cst);
-    wait_recovering(next_check);  // the holder may have died holding it
-  }
-}
-
-void region_state::unlock_pool() {
-  auto& pool = this->pool();
-  pool.lock.store(0, std::memory_order_seq_cst);
-  if (pool.lock_waiters.load(std::memory_order_seq_cst) > 0) futex_wake(&pool.lock, 1);
-}
 
 void region_state::commit(const redo_word* w, unsigned n) {
   auto& pool = this->pool();
@@ -85,16 +70,12 @@ void region_state::redo() {
 
 result<std::uint64_t> region_state::heap_alloc(std::uint64_t bytes) {
   lock_pool();
-  const std::uint64_t at = b().heap_next;
-  if (at + bytes > size) {
-    unlock_pool();
-    return fail(errc::no_memory, "region " + name + " is full");
-  }
   change c{*this};
-  c.set(b().heap_next, at + bytes);
-  c.commit();
+  const auto at = carve(*this, c, bytes);
+  if (at) c.commit();
   unlock_pool();
-  return at;
+  if (!at) return fail(errc::no_memory, "region " + name + " is full");
+  return *at;
 }
 
 result<std::uint32_t> region_state::take_hold() {
@@ -102,32 +83,46 @@ result<std::uint32_t> region_state::take_hold() {
   auto& me = procs()[self];
   if (me.holds == 0) {
     // Our slot's first buffer: its hold table comes from the heap, in one logged change.
-    const std::uint64_t bytes = std::uint64_t{b().holds_max} * sizeof(hold_entry);
     lock_pool();
-    const std::uint64_t at = b().heap_next;
-    if (at + bytes > size) {
-      unlock_pool();
+    change c{*this};
+    const auto at = carve(*this, c, std::uint64_t{b().holds_max} * sizeof(hold_entry));
+    if (at) {
+      c.set(me.holds, *at);
+      c.commit();
+    }
+    unlock_pool();
+    if (!at) {
       return fail(errc::no_memory, "region " + name + " has no room for this process's table of " +
                                        std::to_string(b().holds_max) + " buffer references");
     }
-    change c{*this};
-    c.set(b().heap_next, (at + bytes + cache_line - 1) / cache_line * cache_line);
-    c.set(me.holds, at);
-    c.commit();
+  }
+  if (!free_holds.empty()) {
+    auto i = free_holds.back();
+    free_holds.pop_back();
+    return i;
+  }
+  if (holds_next < b().holds_max) return holds_next++;
+  return fail(errc::full, "this process holds " + std::to_string(b().holds_max) +
+                              " buffer references of region " + name +
+                              " already (buffers_held_max)");
+}
+
+result<std::uint32_t> region_state::add_ref(std::uint64_t block) {
+  auto hold = take_hold();
+  if (!hold) return hold.error();
+  auto& h = *at<block_header>(block);
+  lock_pool();
+  if (h.refs == 0) {
     unlock_pool();
+    give_hold(*hold);
+    return fail(errc::not_a_buffer, "a released buffer");
   }
-  if (free_holds.empty() && !holds_filled) {
-    for (std::uint32_t h = b().holds_max; h > 0; --h) free_holds.push_back(h - 1);
-    holds_filled = true;
-  }
-  if (free_holds.empty()) {
-    return fail(errc::full, "this process holds " + std::to_string(b().holds_max) +
-                                " buffer references of region " + name +
-                                " already (buffers_held_max)");
-  }
-  auto i = free_holds.back();
-  free_holds.pop_back();
-  return i;
+  change c{*this};
+  c.set(h.refs, h.refs + 1);
+  c.set(this->hold(self, *hold).state, hold_state(hold_held, block));
+  c.commit();
+  unlock_pool();
+  return hold;
 }
 
 void region_state::give_hold(std::uint32_t i) {
@@ -246,15 +241,8 @@ std::uint64_t buffer::use_count() const noexcept {
 
 result<buffer> buffer::share() const {
   if (!r_) return detail::fail(errc::invalid_argument, "an empty buffer (moved from, or reset)");
-  auto hold = r_->take_hold();
+  auto hold = r_->add_ref(block_);  // (never released: we hold a reference)
   if (!hold) return hold.error();
-  auto& h = *r_->at<block_header>(block_);
-  r_->lock_pool();
-  detail::change c{*r_};
-  c.set(h.refs, h.refs + 1);
-  c.set(r_->hold(r_->self, *hold).state, detail::hold_state(detail::hold_held, block_));
-  c.commit();
-  r_->unlock_pool();
   return buffer(r_, block_, *hold);
 }
 
@@ -285,53 +273,45 @@ result<buffer> region::allocate(std::size_t bytes, std::chrono::milliseconds tim
   if (!hold) return hold.error();
   auto& e = s.hold(s.self, *hold);
   auto& pool = s.pool();
-  const auto deadline = clock::now() + timeout;
-  auto next_check = clock::now() + recovery_interval;
-  for (;;) {
+  std::uint64_t block = 0, in_use = 0;
+  // A block of its class's free list, or a new one from the heap; when neither, waits for a
+  // release (free_events).
+  auto attempt = [&] {
     s.lock_pool();
     change c{s};
     if (const std::uint64_t head = pool.free_head[cls]; head != 0) {
-      auto& h = *s.at<block_header>(head);
-      c.set(pool.free_head[cls], h.next);
-      c.set(h.refs, 1);
-      c.set(h.length, bytes);
-      c.set(pool.in_use, pool.in_use + 1);
-      c.set(e.state, hold_state(hold_held, head));
-      c.commit();
-      s.unlock_pool();
-      return buffer(state_, head, *hold);
-    }
-    if (const std::uint64_t at = s.b().heap_next; at + total <= s.size) {
-      auto& h = *s.at<block_header>(at);
-      c.set(s.b().heap_next, at + total);
-      c.set(h.tag, block_tag(at, cls));
+      block = head;
+      c.set(pool.free_head[cls], s.at<block_header>(head)->next);
+    } else if (const auto at = carve(s, c, total)) {
+      block = *at;
+      auto& h = *s.at<block_header>(block);
+      c.set(h.tag, block_tag(block, cls));
       c.set(h.cls, cls);
-      c.set(h.refs, 1);
-      c.set(h.length, bytes);
-      c.set(pool.in_use, pool.in_use + 1);
       c.set(pool.blocks, pool.blocks + 1);
       c.set(pool.block_bytes, pool.block_bytes + total);
-      c.set(e.state, hold_state(hold_held, at));
-      c.commit();
+    } else {
+      in_use = pool.in_use;
       s.unlock_pool();
-      return buffer(state_, at, *hold);
+      return false;
     }
-    // No room: wait for a release, if we may.
-    pool.alloc_waiters.fetch_add(1, std::memory_order_seq_cst);
-    const std::uint32_t seen = pool.free_events.load(std::memory_order_seq_cst);
-    const std::uint64_t in_use = pool.in_use;
+    auto& h = *s.at<block_header>(block);
+    c.set(h.refs, 1);
+    c.set(h.length, bytes);
+    c.set(pool.in_use, pool.in_use + 1);
+    c.set(e.state, hold_state(hold_held, block));
+    c.commit();
     s.unlock_pool();
-    if (clock::now() >= deadline) {
-      pool.alloc_waiters.fetch_sub(1, std::memory_order_seq_cst);
-      s.give_hold(*hold);
-      return fail(timeout.count() == 0 ? errc::no_memory : error::timed_out,
-                  "region " + s.name + " has no room for a buffer of " + std::to_string(bytes) +
-                      " bytes (" + std::to_string(in_use) + " buffers in use)");
-    }
-    futex_wait(&pool.free_events, seen, std::min(deadline, next_check));
-    pool.alloc_waiters.fetch_sub(1, std::memory_order_seq_cst);
-    s.wait_recovering(next_check);
+    return true;
+  };
+  auto got =
+      wait_for(s, pool.free_events, pool.alloc_waiters, 0, clock::now() + timeout, "", attempt);
+  if (!got) {
+    s.give_hold(*hold);
+    return fail(timeout.count() == 0 ? errc::no_memory : error::timed_out,
+                "region " + s.name + " has no room for a buffer of " + std::to_string(bytes) +
+                    " bytes (" + std::to_string(in_use) + " buffers in use)");
   }
+  return buffer(state_, block, *hold);
 }
 
 result<buffer> region::buffer_of(const void* p) {
@@ -349,21 +329,12 @@ result<buffer> region::buffer_of(const void* p) {
     return fail(errc::not_a_buffer,
                 "memory at " + hex(p) + " in region " + s.name + " is not the start of a buffer");
   }
-  auto hold = s.take_hold();
-  if (!hold) return hold.error();
-  auto& h = *s.at<block_header>(block);
-  s.lock_pool();
-  if (h.refs == 0) {
-    s.unlock_pool();
-    s.give_hold(*hold);
+  auto hold = s.add_ref(block);
+  if (!hold && hold.error().code == errc::not_a_buffer) {
     return fail(errc::not_a_buffer,
                 "memory at " + hex(p) + " in region " + s.name + " is a released buffer");
   }
-  change ch{s};
-  ch.set(h.refs, h.refs + 1);
-  ch.set(s.hold(s.self, *hold).state, hold_state(hold_held, block));
-  ch.commit();
-  s.unlock_pool();
+  if (!hold) return hold.error();
   return buffer(state_, block, *hold);
 }
 

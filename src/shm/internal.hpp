@@ -30,11 +30,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,7 +95,7 @@ struct dir_entry {
   std::uint32_t creator;  // process slot, while creating
   char name[name_max + 1];
   std::uint64_t offset;
-  std::uint64_t value_bytes, value_align, capacity;
+  std::uint64_t value_bytes, value_align;
   std::uint32_t kind, unused;
 };
 
@@ -113,7 +116,7 @@ struct process_entry {
 // and whose consumers take turns (values packed, positions published once per batch).
 enum : std::uint64_t { mode_queue = 0, mode_ring = 1 };
 struct alignas(cache_line) pipe_header {
-  std::uint64_t value_bytes, value_align, value_offset, stride, capacity, mask, kind, mode;
+  std::uint64_t value_bytes, value_offset, stride, capacity, mask, kind, mode;
   alignas(cache_line) std::atomic<std::uint64_t> enq_pos;
   alignas(cache_line) std::atomic<std::uint64_t> deq_pos;
   alignas(cache_line) std::atomic<std::uint32_t> enq_events;  // futex: a value was published
@@ -217,8 +220,19 @@ inline void cpu_relax() {
 
 inline error fail(int code, std::string m) { return error{code, std::move(m)}; }
 
+inline std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+
 // Test crash points (crash_at).
 void maybe_crash(crash_point at);
+
+struct region_state;
+
+// A word whose owner (a process slot + 1) is the only one allowed on: the pool's lock, a ring's
+// producer or consumer end. Waits up to `deadline` (nullopt: for ever), recovering an owner that
+// died holding it; false if the deadline passed.
+bool own(region_state& r, std::atomic<std::uint32_t>& owner, std::atomic<std::uint32_t>& waiters,
+         std::optional<clock::time_point> deadline);
+void disown(std::atomic<std::uint32_t>& owner, std::atomic<std::uint32_t>& waiters);
 
 // --- the region, as one process sees it -------------------------------------------------------
 struct region_state {
@@ -229,8 +243,8 @@ struct region_state {
 
   // Free entries of our hold table (this process's, so a plain mutex guards them).
   std::mutex holds_mu;
-  std::vector<std::uint32_t> free_holds;
-  bool holds_filled = false;  // free_holds lists our hold table's entries
+  std::vector<std::uint32_t> free_holds;  // given back
+  std::uint32_t holds_next = 0;           // entries from here on never handed out
 
   ~region_state();
   boot& b() const { return *reinterpret_cast<boot*>(base); }
@@ -257,8 +271,6 @@ struct region_state {
   }
 
   result<void> attach();
-  // Recovers entry i for this process (state already process_recovering with our pid).
-  void recover_entry(std::uint32_t i);
   std::size_t recover();
   void recover_process(std::uint32_t dead);
   void recover_pipe(pipe_header& p, std::uint32_t dead);
@@ -272,12 +284,14 @@ struct region_state {
   bool is_pipe(std::uint64_t off) const;
 
   // The pool (buffers.cpp).
-  void lock_pool();
-  void unlock_pool();
+  void lock_pool() { own(*this, pool().lock, pool().lock_waiters, std::nullopt); }
+  void unlock_pool() { disown(pool().lock, pool().lock_waiters); }
   void commit(const redo_word* w, unsigned n);            // under the lock
   void redo();                                            // under the lock (or a dead owner's)
   result<std::uint64_t> heap_alloc(std::uint64_t bytes);  // takes the lock
   result<std::uint32_t> take_hold();  // gives our slot its hold table first if need be
+  // One more reference to a live block, in a new hold entry (errc::not_a_buffer if released).
+  result<std::uint32_t> add_ref(std::uint64_t block);
   void give_hold(std::uint32_t i);
   bool valid_block(std::uint64_t off) const;
   void release(std::uint64_t hold_off, std::uint64_t block);  // one reference less
@@ -349,9 +363,6 @@ struct queue {
       return false;  // the slot still holds a value of the previous lap: full
     }
   }
-  bool try_enqueue(const void* v, std::uint32_t me) {
-    return try_enqueue(v, me, [](std::uint64_t) {});
-  }
 
   // One attempt: 1 if a value was taken, 0 if empty, -1 if a tombstone (or a value `taken`
   // refused) was skipped. `taken(pos, value)` runs on a valid value before the slot is freed,
@@ -376,7 +387,7 @@ struct queue {
         }
         maybe_crash(crash_point::dequeue_copied);
         s.seq.store((pos + p.capacity) & seq_mask, std::memory_order_release);
-        if (notify) freed();
+        if (notify || !ok) freed();  // a skipped tombstone is not part of anyone's batch
         return ok ? 1 : -1;
       }
       if (d >= 0) {
@@ -398,5 +409,33 @@ struct queue {
     return got > 0;
   }
 };
+
+// Tries `attempt` (spin + 1 times at once), then waits on `events` (counted in `waiting`) until
+// it succeeds or `deadline` passes, looking for dead processes every recovery_interval.
+template <typename Attempt>
+result<void> wait_for(region_state& r, std::atomic<std::uint32_t>& events,
+                      std::atomic<std::uint32_t>& waiting, std::uint32_t spin,
+                      std::optional<clock::time_point> deadline, const char* timeout_what,
+                      Attempt attempt) {
+  for (std::uint32_t i = 0; i <= spin; ++i) {
+    if (attempt()) return {};
+  }
+  auto next_check = clock::now() + recovery_interval;
+  for (;;) {
+    waiting.fetch_add(1, std::memory_order_seq_cst);
+    std::uint32_t seen = events.load(std::memory_order_acquire);
+    if (attempt()) {
+      waiting.fetch_sub(1);
+      return {};
+    }
+    if (deadline && clock::now() >= *deadline) {
+      waiting.fetch_sub(1);
+      return fail(error::timed_out, timeout_what);
+    }
+    futex_wait(&events, seen, std::min(next_check, deadline.value_or(clock::time_point::max())));
+    waiting.fetch_sub(1);
+    r.wait_recovering(next_check);
+  }
+}
 
 }  // namespace chorus::shm::detail

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <bit>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -56,8 +58,10 @@ std::uint64_t start_time_of(pid_t pid) {
   return 0;
 }
 
+bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
 bool alive(pid_t pid, std::uint64_t start) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  if (!pid_alive(pid)) return false;
   std::uint64_t now = start_time_of(pid);
   return now != 0 && now == start;  // a zombie or a reused pid is not the process we knew
 }
@@ -104,8 +108,8 @@ result<void> region_state::attach() {
     procs()[i].pid = pid;
     procs()[i].start_time = start;
     self = i;
-    free_holds.clear();  // filled when the slot has a hold table (take_hold)
-    holds_filled = false;
+    free_holds.clear();
+    holds_next = 0;
   };
   for (std::uint32_t i = 0; i < n; ++i) {
     std::uint32_t expected = process_free;
@@ -129,10 +133,6 @@ result<void> region_state::attach() {
   return fail(errc::full, "region " + name + ": " + std::to_string(n) +
                               " processes attached already (processes_max)");
 }
-
-namespace {
-bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
-}  // namespace
 
 // Every entry whose process died, and every recovery whose recoverer died, is recovered (again:
 // each step of recovery can be done twice). A process that died attaching held nothing.
@@ -171,17 +171,7 @@ void region_state::recover_process(std::uint32_t dead) {
     if (state == entry_creating && e.creator == dead) {
       e.state.store(entry_free, std::memory_order_release);  // a creation it never finished
     } else if (state == entry_ready) {
-      auto& p = *at<pipe_header>(e.offset);
-      if (p.mode == mode_ring) {
-        // Whatever it wrote and did not publish is not there; whatever it read and did not
-        // publish stays. Only its turn is to be given back.
-        for (auto* owner : {&p.producer_owner, &p.consumer_owner}) {
-          std::uint32_t expected = dead + 1;
-          if (owner->compare_exchange_strong(expected, 0)) futex_wake(owner, INT_MAX);
-        }
-      } else {
-        recover_pipe(p, dead);
-      }
+      recover_pipe(*at<pipe_header>(e.offset), dead);
     }
   }
 }
@@ -193,35 +183,44 @@ void region_state::recover_process(std::uint32_t dead) {
 // the copy was published is read from the claim on the copy's slot, which the second pass
 // clears: a claimed enqueue becomes a tombstone that consumers skip.
 void region_state::recover_pipe(pipe_header& p, std::uint32_t dead) {
+  if (p.mode == mode_ring) {
+    // Whatever it wrote and did not publish is not there; whatever it read and did not publish
+    // stays. Only its turn is to be given back.
+    for (auto* owner : {&p.producer_owner, &p.consumer_owner}) {
+      std::uint32_t expected = dead + 1;
+      if (owner->compare_exchange_strong(expected, 0)) futex_wake(owner, INT_MAX);
+    }
+    return;
+  }
   queue q{*this, p};
-  for (std::uint64_t i = 0; i < p.capacity; ++i) {
-    auto& s = *reinterpret_cast<slot_header*>(slot(p, i));
-    std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-    if (!is_marker(seq) || owner_of(seq) != dead) continue;
-    const std::uint64_t replaced = base_of(seq);  // pos + 1 for the claimed dequeue of pos
-    if ((replaced & p.mask) == i) continue;       // an enqueue: the second pass
+  // The dead process's claims: its enqueues (the replaced sequence is the slot's own position),
+  // or its dequeues (the replaced sequence is pos + 1).
+  auto claims = [&](bool enqueues, auto f) {
+    for (std::uint64_t i = 0; i < p.capacity; ++i) {
+      auto& s = *reinterpret_cast<slot_header*>(slot(p, i));
+      std::uint64_t seq = s.seq.load(std::memory_order_acquire);
+      if (!is_marker(seq) || owner_of(seq) != dead) continue;
+      if (((base_of(seq) & p.mask) == i) == enqueues) f(s, seq, base_of(seq));
+    }
+  };
+  claims(false, [&](slot_header& s, std::uint64_t seq, std::uint64_t replaced) {
     const std::uint64_t pos = (replaced - 1) & seq_mask;
     if (const std::uint64_t moved = moved_to(word(s.meta).load(std::memory_order_acquire))) {
       const std::uint64_t copy = moved - 1;
       auto& c = *reinterpret_cast<slot_header*>(slot(p, copy));
       if (c.seq.load(std::memory_order_acquire) != marker(dead, copy)) {
         if (s.seq.compare_exchange_strong(seq, (pos + p.capacity) & seq_mask)) q.freed();
-        continue;  // the copy was published: the value is in the pipe once
+        return;  // the copy was published: the value is in the pipe once
       }
     }
-    if (!s.seq.compare_exchange_strong(seq, marker(self, replaced))) continue;
+    if (!s.seq.compare_exchange_strong(seq, marker(self, replaced))) return;
     maybe_crash(crash_point::recovery_took);
     put_back(p, s, replaced);
-  }
-  for (std::uint64_t i = 0; i < p.capacity; ++i) {
-    auto& s = *reinterpret_cast<slot_header*>(slot(p, i));
-    std::uint64_t seq = s.seq.load(std::memory_order_acquire);
-    if (!is_marker(seq) || owner_of(seq) != dead) continue;
-    const std::uint64_t replaced = base_of(seq);
-    if ((replaced & p.mask) != i) continue;
+  });
+  claims(true, [&](slot_header& s, std::uint64_t seq, std::uint64_t replaced) {
     word(s.meta).store(0, std::memory_order_relaxed);
     if (s.seq.compare_exchange_strong(seq, (replaced + 1) & seq_mask)) q.published();
-  }
+  });
 }
 
 // The value of slot `s`, whose dequeue (claimed by us, `replaced` = pos + 1) never completed,
@@ -259,8 +258,9 @@ void region_state::put_back(pipe_header& p, slot_header& s, std::uint64_t replac
     }
     if (clock::now() >= until) break;
   }
-  // Not a slot to be had for a whole second: the value is dropped — a buffer released, through a
-  // hold entry of ours so that even this cannot leak it.
+  // Not a slot to be had for a whole second: the value is dropped — a buffer released through a
+  // hold entry of ours. (A death between freeing the slot and that entry leaks the buffer: the
+  // entry cannot come first, or recovery would release it while the slot still held it.)
   std::uint64_t block = 0;
   if (p.kind == kind_buffers) std::memcpy(&block, q.value(pos), sizeof block);
   s.seq.store(next_lap, std::memory_order_release);
@@ -293,38 +293,6 @@ void crash_at(crash_point point, std::uint64_t nth) {
   crash_point_set.store(static_cast<int>(point));
 }
 
-namespace {
-// Tries `attempt` (spin + 1 times at once), then waits on `events` (counted in `waiting`) until
-// it succeeds or `deadline` passes, looking for dead processes every recovery_interval.
-template <typename Attempt>
-result<void> wait_for(region_state& r, std::atomic<std::uint32_t>& events,
-                      std::atomic<std::uint32_t>& waiting, std::uint32_t spin,
-                      std::optional<clock::time_point> deadline, const char* timeout_what,
-                      Attempt attempt) {
-  for (std::uint32_t i = 0; i <= spin; ++i) {
-    if (attempt()) return {};
-  }
-  auto next_check = clock::now() + recovery_interval;
-  for (;;) {
-    waiting.fetch_add(1, std::memory_order_seq_cst);
-    std::uint32_t seen = events.load(std::memory_order_acquire);
-    if (attempt()) {
-      waiting.fetch_sub(1);
-      return {};
-    }
-    if (deadline && clock::now() >= *deadline) {
-      waiting.fetch_sub(1);
-      return fail(error::timed_out, timeout_what);
-    }
-    futex_wait(&events, seen, std::min(next_check, deadline.value_or(clock::time_point::max())));
-    waiting.fetch_sub(1);
-    r.wait_recovering(next_check);
-  }
-}
-}  // namespace
-
-namespace {
-// A ring's end (its producers', or its consumers'): whose turn it is, as a futex word.
 bool own(region_state& r, std::atomic<std::uint32_t>& owner, std::atomic<std::uint32_t>& waiters,
          std::optional<clock::time_point> deadline) {
   auto next_check = clock::now() + recovery_interval;
@@ -350,21 +318,43 @@ void disown(std::atomic<std::uint32_t>& owner, std::atomic<std::uint32_t>& waite
   if (waiters.load(std::memory_order_seq_cst) > 0) futex_wake(&owner, 1);
 }
 
-// Copies n values between a ring's slots from `pos` on and `outside` (wrapping at the end).
-void ring_copy(region_state& r, pipe_header& p, std::uint64_t pos, std::byte* outside,
-               std::size_t n, bool in) {
+namespace {
+// Copies n values into a ring's slots from `pos` on (from `outside`), or out of them (into
+// `outside`), wrapping at the end.
+template <bool into_ring>
+void ring_copy(region_state& r, pipe_header& p, std::uint64_t pos,
+               std::conditional_t<into_ring, const std::byte*, std::byte*> outside, std::size_t n) {
   while (n > 0) {
     const std::size_t run = std::min<std::size_t>(n, p.capacity - (pos & p.mask));
-    std::byte* slots = r.slot(p, pos);
-    if (in) {
-      std::memcpy(slots, outside, run * p.stride);
+    if constexpr (into_ring) {
+      std::memcpy(r.slot(p, pos), outside, run * p.stride);
     } else {
-      std::memcpy(outside, slots, run * p.stride);
+      std::memcpy(outside, r.slot(p, pos), run * p.stride);
     }
     outside += run * p.stride;
     pos += run;
     n -= run;
   }
+}
+
+// One turn of a ring's producer or consumer: takes the turn, waits until `attempt` moves values
+// and publishes its end's new position, gives the turn back and wakes the other end once.
+template <typename Attempt>
+result<void> ring_turn(region_state& r, pipe_header& p, bool producer, std::uint32_t spin,
+                       std::optional<clock::time_point> deadline, Attempt attempt) {
+  auto& owner = producer ? p.producer_owner : p.consumer_owner;
+  auto& owner_waiters = producer ? p.producer_owner_waiters : p.consumer_owner_waiters;
+  const char* what = producer ? "pipe full" : "pipe empty";
+  if (!own(r, owner, owner_waiters, deadline)) return fail(error::timed_out, what);
+  maybe_crash(producer ? crash_point::enqueue_claimed : crash_point::dequeue_claimed);
+  auto done =
+      wait_for(r, producer ? p.deq_events : p.enq_events,
+               producer ? p.producers_waiting : p.consumers_waiting, spin, deadline, what, attempt);
+  disown(owner, owner_waiters);
+  if (!done) return done.error();
+  queue q{r, p};
+  producer ? q.published() : q.freed();
+  return {};
 }
 }  // namespace
 
@@ -372,28 +362,20 @@ void ring_copy(region_state& r, pipe_header& p, std::uint64_t pos, std::byte* ou
 result<std::size_t> pipe_core::ring_put(const void* values, std::size_t n,
                                         std::optional<clock::time_point> deadline) {
   auto& p = *r_->at<pipe_header>(offset_);
-  if (!own(*r_, p.producer_owner, p.producer_owner_waiters, deadline)) {
-    return fail(error::timed_out, "pipe full");
-  }
-  maybe_crash(crash_point::enqueue_claimed);
   std::size_t k = 0;
-  auto attempt = [&] {
+  auto put = ring_turn(*r_, p, true, o_.spin, deadline, [&] {
     const std::uint64_t tail = p.enq_pos.load(std::memory_order_relaxed);
     if (tail - seen_head_ >= p.capacity) {
       seen_head_ = p.deq_pos.load(std::memory_order_acquire);
       if (tail - seen_head_ >= p.capacity) return false;
     }
     k = std::min<std::size_t>(n, p.capacity - (tail - seen_head_));
-    ring_copy(*r_, p, tail, const_cast<std::byte*>(static_cast<const std::byte*>(values)), k, true);
+    ring_copy<true>(*r_, p, tail, static_cast<const std::byte*>(values), k);
     maybe_crash(crash_point::enqueue_copied);
     p.enq_pos.store(tail + k, std::memory_order_release);
     return true;
-  };
-  auto put =
-      wait_for(*r_, p.deq_events, p.producers_waiting, o_.spin, deadline, "pipe full", attempt);
-  disown(p.producer_owner, p.producer_owner_waiters);
+  });
   if (!put) return put.error();
-  queue{*r_, p}.published();
   return k;
 }
 
@@ -401,56 +383,34 @@ result<std::size_t> pipe_core::ring_put(const void* values, std::size_t n,
 result<std::size_t> pipe_core::ring_take(void* values, std::size_t n,
                                          std::optional<clock::time_point> deadline) {
   auto& p = *r_->at<pipe_header>(offset_);
-  if (!own(*r_, p.consumer_owner, p.consumer_owner_waiters, deadline)) {
-    return fail(error::timed_out, "pipe empty");
-  }
-  maybe_crash(crash_point::dequeue_claimed);
   std::size_t k = 0;
-  auto attempt = [&] {
+  auto took = ring_turn(*r_, p, false, o_.spin, deadline, [&] {
     const std::uint64_t head = p.deq_pos.load(std::memory_order_relaxed);
     if (seen_tail_ <= head) {
       seen_tail_ = p.enq_pos.load(std::memory_order_acquire);
       if (seen_tail_ <= head) return false;
     }
     k = std::min<std::size_t>(n, seen_tail_ - head);
-    ring_copy(*r_, p, head, static_cast<std::byte*>(values), k, false);
+    ring_copy<false>(*r_, p, head, static_cast<std::byte*>(values), k);
     maybe_crash(crash_point::dequeue_copied);
     p.deq_pos.store(head + k, std::memory_order_release);
     return true;
-  };
-  auto took =
-      wait_for(*r_, p.enq_events, p.consumers_waiting, o_.spin, deadline, "pipe empty", attempt);
-  disown(p.consumer_owner, p.consumer_owner_waiters);
+  });
   if (!took) return took.error();
-  queue{*r_, p}.freed();
   return k;
 }
 
+// One value is a batch of one.
 result<void> pipe_core::enqueue(const void* v, std::optional<clock::time_point> deadline) {
-  if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
-  auto& p = *r_->at<pipe_header>(offset_);
-  if (p.mode == mode_ring) {
-    auto put = ring_put(v, 1, deadline);
-    if (!put) return put.error();
-    return {};
-  }
-  queue q{*r_, p};
-  return wait_for(*r_, p.deq_events, p.producers_waiting, o_.spin, deadline, "pipe full",
-                  [&] { return q.try_enqueue(v, r_->self); });
+  auto put = enqueue_many(v, 1, deadline);
+  if (!put) return put.error();
+  return {};
 }
 
 result<void> pipe_core::dequeue(void* v, std::optional<clock::time_point> deadline) {
-  if (!r_) return fail(errc::invalid_argument, "not a pipe (moved from)");
-  auto& p = *r_->at<pipe_header>(offset_);
-  if (p.mode == mode_ring) {
-    auto took = ring_take(v, 1, deadline);
-    if (!took) return took.error();
-    return {};
-  }
-  queue q{*r_, p};
-  auto keep = [](std::uint64_t, void*) { return true; };
-  return wait_for(*r_, p.enq_events, p.consumers_waiting, o_.spin, deadline, "pipe empty",
-                  [&] { return q.try_take(v, r_->self, keep); });
+  auto took = dequeue_many(v, 1, deadline);
+  if (!took) return took.error();
+  return {};
 }
 
 result<std::size_t> pipe_core::enqueue_many(const void* values, std::size_t n,
@@ -568,9 +528,20 @@ namespace {
 
 using detail::clock;
 using detail::fail;
+using detail::round_up;
 using namespace std::chrono_literals;
 
-std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+// An error for a region name that is not valid, if it is not.
+std::optional<error> bad_region_name(const std::string& name) {
+  if (detail::valid_name(name, detail::region_name_max)) return std::nullopt;
+  return fail(errc::invalid_argument,
+              "region name '" + name + "': 1-200 letters, digits, '_', '-' or '.'");
+}
+
+// Made by this version and build of the library.
+bool compatible(const boot& b) {
+  return b.magic == detail::magic && b.version == detail::version && b.layout == detail::layout_id;
+}
 
 result<std::shared_ptr<region_state>> map(const std::string& name, int fd, std::size_t size) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -587,7 +558,7 @@ result<std::shared_ptr<region_state>> map(const std::string& name, int fd, std::
   return s;
 }
 
-result<region_state*> verify(region_state& s) {
+result<void> verify(region_state& s) {
   const boot& b = s.b();
   if (b.magic != detail::magic) {
     return fail(errc::version_mismatch, "region " + s.name + " is not a chorus::shm region");
@@ -597,11 +568,11 @@ result<region_state*> verify(region_state& s) {
                                             std::to_string(b.version) + ", this library " +
                                             std::to_string(detail::version));
   }
-  if (b.layout != detail::layout_id || b.size != s.size) {
+  if (!compatible(b) || b.size != s.size) {
     return fail(errc::layout_mismatch,
                 "region " + s.name + " was made by a build with another layout");
   }
-  return &s;
+  return {};
 }
 
 }  // namespace
@@ -616,10 +587,7 @@ std::size_t region::size() const noexcept { return state_->size; }
 std::size_t region::recover() { return state_->recover(); }
 
 result<region> region::create(const std::string& name, const region_options& o) {
-  if (!detail::valid_name(name, detail::region_name_max)) {
-    return fail(errc::invalid_argument,
-                "region name '" + name + "': 1-200 letters, digits, '_', '-' or '.'");
-  }
+  if (auto bad = bad_region_name(name)) return *bad;
   if (o.processes_max == 0 || o.processes_max > detail::processes_limit || o.pipes_max == 0 ||
       o.pipes_max > 4096 || o.buffers_held_max == 0 || o.buffers_held_max > (1u << 20)) {
     return fail(errc::invalid_argument,
@@ -686,10 +654,7 @@ result<region> region::create(const std::string& name, const region_options& o) 
 }
 
 result<region> region::open(const std::string& name, std::chrono::milliseconds timeout) {
-  if (!detail::valid_name(name, detail::region_name_max)) {
-    return fail(errc::invalid_argument,
-                "region name '" + name + "': 1-200 letters, digits, '_', '-' or '.'");
-  }
+  if (auto bad = bad_region_name(name)) return *bad;
   const auto deadline = clock::now() + timeout;
   const std::string path = detail::shm_path(name);
   for (;;) {
@@ -756,7 +721,7 @@ std::vector<region_info> region::list() {
           ASAN_UNPOISON_MEMORY_REGION(p, info.size);
           auto* b = static_cast<const boot*>(p);
           info.ready = b->ready.load() == 1 && b->magic == detail::magic;
-          if (info.ready && b->version == detail::version && b->layout == detail::layout_id) {
+          if (info.ready && compatible(*b)) {
             info.pipes = b->pipes.load();
             info.buffers = reinterpret_cast<const detail::pool_header*>(
                                static_cast<const std::byte*>(p) + b->pool_off)
@@ -796,8 +761,7 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
   if (ring && kind == detail::kind_buffers) {
     return fail(errc::invalid_argument, "pipe " + name + ": rings carry values, not buffers");
   }
-  std::size_t cap = 2;
-  while (cap < capacity) cap <<= 1;
+  const std::size_t cap = std::bit_ceil(std::max<std::size_t>(capacity, 2));
   // Existing already (a kept region, or another creator)?
   if (auto found = find_pipe(name, value_bytes, value_align, kind, 0ms))
     return found;
@@ -837,7 +801,6 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
     const std::uint64_t off = *heap;
     auto* p = new (s.base + off) pipe_header();
     p->value_bytes = value_bytes;
-    p->value_align = value_align;
     p->stride = stride;
     p->capacity = cap;
     p->mask = cap - 1;
@@ -851,7 +814,6 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
     e.offset = off;
     e.value_bytes = value_bytes;
     e.value_align = value_align;
-    e.capacity = cap;
     e.kind = kind;
     e.state.store(detail::entry_ready, std::memory_order_release);
     b.pipes.fetch_add(1);
