@@ -755,8 +755,12 @@ result<std::uint64_t> region::make_pipe(const std::string& name, std::size_t cap
     return fail(errc::invalid_argument,
                 "pipe name '" + name + "': 1-63 letters, digits, '_', '-' or '.'");
   }
-  if (capacity == 0 || capacity > (std::size_t{1} << 30) || value_align > detail::cache_line) {
+  if (capacity == 0 || capacity > (std::size_t{1} << 30)) {
     return fail(errc::invalid_argument, "pipe capacity must be 1-2^30 values");
+  }
+  if (value_align > detail::cache_line) {
+    return fail(errc::invalid_argument, "pipe values may be aligned to at most 64 bytes, not " +
+                                            std::to_string(value_align));
   }
   if (ring && kind == detail::kind_buffers) {
     return fail(errc::invalid_argument, "pipe " + name + ": rings carry values, not buffers");

@@ -91,6 +91,13 @@ TEST(ShmRegion, ErrorsSayWhatIsWrong) {
   auto too_big = r->create_pipe<std::array<char, 4096>>("big", 1024);  // 4 MiB > 1 MiB region
   ASSERT_FALSE(too_big);
   EXPECT_EQ(too_big.error().code, shm::errc::no_memory);
+  struct alignas(128) overaligned {
+    char c;
+  };
+  auto aligned = r->create_pipe<overaligned>("aligned", 4);
+  ASSERT_FALSE(aligned);
+  EXPECT_EQ(aligned.error().code, shm::errc::invalid_argument);
+  EXPECT_NE(aligned.error().message.find("aligned to at most 64 bytes"), std::string::npos);
 }
 
 TEST(ShmRegion, NotEnoughSharedMemoryAndRefusedSizes) {
