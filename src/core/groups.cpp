@@ -88,10 +88,7 @@ std::vector<groups::summary> groups::summarize(std::size_t groups_max,
   out.reserve(std::min(groups_max, groups_.size()));
   for (const auto& [name, g] : groups_) {
     if (out.size() == groups_max) break;
-    summary& s = out.emplace_back(summary{name, g.members.size(), {}});
-    std::size_t n = std::min(members_max, g.members.size());
-    s.members.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) s.members.push_back(g.members[i].name);
+    out.push_back(summary{name, g.members.size(), names(g.members, members_max)});
   }
   return out;
 }
@@ -101,10 +98,13 @@ std::size_t groups::rank_of(node_id n) const {
   return it == ranks_.end() ? cfg_.daemon_order.size() + 1 : it->second;
 }
 
-std::vector<std::string> groups::names(const std::vector<member>& ms) {
+std::vector<std::string> groups::names(const std::vector<member>& ms, std::size_t limit) {
   std::vector<std::string> out;
-  out.reserve(ms.size());
-  for (const auto& m : ms) out.push_back(m.name);
+  out.reserve(std::min(limit, ms.size()));
+  for (const auto& m : ms) {
+    if (out.size() == limit) break;
+    out.push_back(m.name);
+  }
   return out;
 }
 

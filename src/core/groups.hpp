@@ -43,6 +43,7 @@
 // Thread-safety: none; the shell serializes every call.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -169,7 +170,9 @@ class groups {
   wire::client::group_id next_gid();
   std::size_t rank_of(node_id n) const;
   std::optional<session_id> local_session(node_id daemon, const std::string& name) const;
-  static std::vector<std::string> names(const std::vector<member>& ms);
+  // The names of (at most `limit` of) `ms`, in order.
+  static std::vector<std::string> names(const std::vector<member>& ms,
+                                        std::size_t limit = SIZE_MAX);
 
   groups_config cfg_;
   std::map<node_id, std::size_t> ranks_;

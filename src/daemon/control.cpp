@@ -18,7 +18,6 @@ namespace chorus::daemon {
 namespace {
 
 constexpr std::string_view known_requests = "status";
-constexpr auto accept_retry = std::chrono::milliseconds(100);
 
 // The length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlong forms,
 // no surrogates, nothing above U+10FFFF), or 0.
@@ -64,37 +63,27 @@ std::string duration_text(std::chrono::milliseconds d) {
 
 // --- json_writer ----------------------------------------------------------------------------
 
-json_writer& json_writer::begin_object() {
+json_writer& json_writer::open_container(char c) {
   before_value();
-  out_ += '{';
-  open_.push_back('{');
+  out_ += c;
+  open_.push_back(c);
   first_ = true;
   return *this;
 }
 
-json_writer& json_writer::end_object() {
-  CHORUS_ASSERT(!open_.empty() && open_.back() == '{' && !after_key_, "unbalanced JSON object");
-  out_ += '}';
+json_writer& json_writer::close_container(char opened, char c) {
+  CHORUS_ASSERT(!open_.empty() && open_.back() == opened && !after_key_,
+                "unbalanced JSON object or array");
+  out_ += c;
   open_.pop_back();
   first_ = false;
   return *this;
 }
 
-json_writer& json_writer::begin_array() {
-  before_value();
-  out_ += '[';
-  open_.push_back('[');
-  first_ = true;
-  return *this;
-}
-
-json_writer& json_writer::end_array() {
-  CHORUS_ASSERT(!open_.empty() && open_.back() == '[' && !after_key_, "unbalanced JSON array");
-  out_ += ']';
-  open_.pop_back();
-  first_ = false;
-  return *this;
-}
+json_writer& json_writer::begin_object() { return open_container('{'); }
+json_writer& json_writer::end_object() { return close_container('{', '}'); }
+json_writer& json_writer::begin_array() { return open_container('['); }
+json_writer& json_writer::end_array() { return close_container('[', ']'); }
 
 json_writer& json_writer::key(std::string_view k) {
   CHORUS_ASSERT(!open_.empty() && open_.back() == '{' && !after_key_,
@@ -423,16 +412,16 @@ void control_endpoint::accept() {
       });
 }
 
+bool out_of_descriptors(const asio::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec.value() == ENFILE;
+}
+
 void control_endpoint::on_accept(const asio::error_code& ec,
                                  asio::local::stream_protocol::socket s) {
   if (closed_ || ec == asio::error::operation_aborted) return;
   if (ec) {
-    // Out of descriptors or memory the connection stays queued and accept() would fail again
-    // at once: wait a little instead of spinning.
-    const bool exhausted = ec == asio::error::no_descriptors ||
-                           ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
-                           ec.value() == ENFILE;
-    if (!exhausted) {
+    if (!out_of_descriptors(ec)) {
       spdlog::warn("control socket accept: {}", ec.message());
       accept();
       return;

@@ -61,6 +61,8 @@ class json_writer {
 
  private:
   json_writer& raw(std::string_view text);
+  json_writer& open_container(char c);
+  json_writer& close_container(char opened, char c);
   void before_value();
   void string(std::string_view s);
 
@@ -104,6 +106,12 @@ struct control_limits {
   std::chrono::milliseconds request_timeout{2000};
   std::chrono::milliseconds reply_timeout{10000};
 };
+
+// accept() failed for want of descriptors or memory: the connection stays in the listen queue
+// and accept() would fail again at once, so a listener waits accept_retry (sessions may close
+// meanwhile) instead of spinning.
+bool out_of_descriptors(const asio::error_code& ec);
+inline constexpr auto accept_retry = std::chrono::milliseconds(100);
 
 // The listening socket and its connections.
 // Lifetime: pending handlers refer to the endpoint; destroy it after io_context::run() returned

@@ -22,6 +22,10 @@ namespace {
 namespace cl = wire::client;
 using namespace std::chrono_literals;
 
+const char* kind_name(core::configuration::kind k) {
+  return k == core::configuration::kind::regular ? "regular" : "transitional";
+}
+
 constexpr std::size_t packet_bytes_loopback = 16 * 1024;
 // The control socket's status lists at most this many sessions and groups, and this many
 // members of each group: one answer stays a few megabytes at most.
@@ -117,24 +121,20 @@ util::result<std::unique_ptr<server>> server::create(asio::io_context& io, serve
   } else {
     spdlog::info("reaching the other daemons by unicast ({} peers)", peers.size() - 1);
   }
-  std::unique_ptr<server> s(
-      new server(io, std::move(opt), cfg, std::move(*transport), multicast, runtime));
+  std::unique_ptr<server> s(new server(io, std::move(opt), cfg, std::move(*transport)));
   // The control socket first: once clients can connect, operators can ask for the status.
-  s->open_control();
+  s->open_control(runtime + "/control");
   if (auto st = s->listen(); !st.ok()) return st;
   return s;
 }
 
 server::server(asio::io_context& io, server_options opt, core::config cfg,
-               std::unique_ptr<udp_transport> transport,
-               std::optional<asio::ip::udp::endpoint> multicast, std::string runtime_dir)
+               std::unique_ptr<udp_transport> transport)
     : io_(io),
       opt_(std::move(opt)),
       cfg_(std::move(cfg)),
       groups_(core::groups_config{cfg_.self, cfg_.daemons}),
       transport_(std::move(transport)),
-      multicast_(multicast),
-      runtime_dir_(std::move(runtime_dir)),
       tcp_(io),
       unix_(io),
       timer_(io),
@@ -198,8 +198,8 @@ util::status server::listen() {
 
 // The daemon serves its clients without it: a control socket that cannot be opened (a path
 // too long, a directory not writable) is logged, not fatal.
-void server::open_control() {
-  auto c = control_endpoint::open(io_, runtime_dir_ + "/control", *this);
+void server::open_control(const std::string& path) {
+  auto c = control_endpoint::open(io_, path, *this);
   if (!c) {
     spdlog::error("{}; no status for operator tools", c.error().message());
     return;
@@ -282,11 +282,7 @@ void server::accept_unix() {
 
 void server::accept_failed(const char* what, const asio::error_code& ec, asio::steady_timer& retry,
                            std::function<void()> again) {
-  // Out of descriptors or memory, the connection stays in the listen queue and accept() would
-  // fail again at once: wait a little (sessions may close meanwhile) instead of spinning.
-  const bool exhausted = ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-                         ec == asio::error::no_memory || ec.value() == ENFILE;
-  if (!exhausted) {
+  if (!out_of_descriptors(ec)) {
     spdlog::warn("{} accept: {}", what, ec.message());
     again();
     return;
@@ -298,7 +294,7 @@ void server::accept_failed(const char* what, const asio::error_code& ec, asio::s
   }
   // One timer per listener, owned by the server (a timer owned by its own handler was
   // destroyed inside its completion: UBSan).
-  retry.expires_after(std::chrono::milliseconds(100));
+  retry.expires_after(accept_retry);
   retry.async_wait([this, again = std::move(again)](const asio::error_code& e) {
     if (!e && !stopped_) again();
   });
@@ -465,8 +461,7 @@ void server::log_configuration(const core::configuration& c) const {
   }
   // The ring as <representative>/<its incarnation>/<sequence>: names what the numbers mean.
   auto rep = name_of(c.ring.rep);
-  spdlog::info("{} configuration, ring {}/{}/{}:{}",
-               c.type == core::configuration::kind::regular ? "regular" : "transitional", rep,
+  spdlog::info("{} configuration, ring {}/{}/{}:{}", kind_name(c.type), rep,
                core::ring_incarnation(c.ring.counter), core::ring_sequence(c.ring.counter),
                members);
 }
@@ -524,7 +519,7 @@ void server::status_configuration(json_writer& w) const {
   }
   const auto& c = *configuration_;
   w.begin_object();
-  w.field("type", c.type == core::configuration::kind::regular ? "regular" : "transitional");
+  w.field("type", kind_name(c.type));
   w.key("ring").begin_object();
   w.field("representative", name_of(c.ring.rep));
   w.field("incarnation", core::ring_incarnation(c.ring.counter));
@@ -558,10 +553,11 @@ void server::status_transport(json_writer& w) const {
   static_assert(sizeof(transport_stats) == 8 * sizeof(std::uint64_t),
                 "a transport_stats counter is missing from the status");
   w.key("transport").begin_object();
-  w.field("mode", multicast_ ? "multicast" : "unicast");
-  if (multicast_) {
+  const auto& multicast = transport_->multicast();
+  w.field("mode", multicast ? "multicast" : "unicast");
+  if (multicast) {
     w.field("multicast_group",
-            multicast_->address().to_string() + ":" + std::to_string(multicast_->port()));
+            multicast->address().to_string() + ":" + std::to_string(multicast->port()));
   }
   w.field("datagrams_sent", t.datagrams_sent).field("datagrams_received", t.datagrams_received);
   w.field("bytes_sent", t.bytes_sent).field("bytes_received", t.bytes_received);

@@ -66,8 +66,7 @@ class server : public session_host, public control_host {
 
  private:
   server(asio::io_context& io, server_options opt, core::config cfg,
-         std::unique_ptr<udp_transport> transport, std::optional<asio::ip::udp::endpoint> multicast,
-         std::string runtime_dir);
+         std::unique_ptr<udp_transport> transport);
 
   // session_host
   const std::string& daemon_name() const override { return opt_.daemon_name; }
@@ -90,7 +89,7 @@ class server : public session_host, public control_host {
   std::string name_of(core::node_id n) const;
 
   util::status listen();
-  void open_control();
+  void open_control(const std::string& path);
   void accept_tcp();
   void accept_unix();
   void accept_failed(const char* what, const asio::error_code& ec, asio::steady_timer& retry,
@@ -111,8 +110,6 @@ class server : public session_host, public control_host {
   std::unique_ptr<core::node> node_;
   core::groups groups_;
   std::unique_ptr<udp_transport> transport_;
-  std::optional<asio::ip::udp::endpoint> multicast_;  // the segment's group, if multicast
-  std::string runtime_dir_;  // RuntimeDir with %n expanded: the incarnation, the control socket
   std::unique_ptr<control_endpoint> control_;  // null if the control socket cannot be opened
   asio::ip::tcp::acceptor tcp_;
   asio::local::stream_protocol::acceptor unix_;

@@ -290,33 +290,29 @@ void session::write_more() {
   bufs.reserve(n);
   for (std::size_t i = 0; i < n; ++i) bufs.emplace_back(out_[i].data(), out_[i].size());
   writing_ = n;
-  asio::async_write(socket_, bufs,
-                    [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
-                      if (self->state_ == state::closed) return;
-                      for (std::size_t i = 0; i < self->writing_ && !self->out_.empty(); ++i) {
-                        self->out_bytes_ -= std::min(self->out_bytes_, self->out_.front().size());
-                        self->out_.pop_front();
-                      }
-                      self->writing_ = 0;
-                      if (ec) {
-                        if (self->state_ == state::open) {
-                          self->fail("write error: " + ec.message());
-                        } else if (self->state_ == state::closing) {
-                          self->finish();  // the host already knows (reject)
-                        } else {
-                          // A client gone in the middle of its handshake: the host must still
-                          // forget the session and free its name.
-                          self->host_.closed(*self, false, "write error: " + ec.message());
-                          self->finish();
-                        }
-                        return;
-                      }
-                      if (self->state_ == state::closing && self->out_.empty()) {
-                        self->finish();
-                        return;
-                      }
-                      self->write_more();
-                    });
+  asio::async_write(
+      socket_, bufs, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+        if (self->state_ == state::closed) return;
+        for (std::size_t i = 0; i < self->writing_ && !self->out_.empty(); ++i) {
+          self->out_bytes_ -= std::min(self->out_bytes_, self->out_.front().size());
+          self->out_.pop_front();
+        }
+        self->writing_ = 0;
+        if (ec) {
+          // Unless closing (the host knows already: a reject), the host forgets
+          // the session — one gone mid-handshake too, to free its name.
+          if (self->state_ != state::closing) {
+            self->host_.closed(*self, self->state_ == state::open, "write error: " + ec.message());
+          }
+          self->finish();
+          return;
+        }
+        if (self->state_ == state::closing && self->out_.empty()) {
+          self->finish();
+          return;
+        }
+        self->write_more();
+      });
 }
 
 }  // namespace chorus::daemon

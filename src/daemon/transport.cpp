@@ -124,33 +124,39 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
     // Tokens last: a predecessor sends a small burst right after its token (the Accelerated
     // Ring), and a token seen before the data it stamped would lower the aru and cost SAFE
     // messages two more rotations. Any order is a legal order; this one is the useful one.
-    int tokens[batch_max];
+    struct deferred {
+      int i;
+      core::node_id from;
+    };
+    deferred tokens[batch_max];
     int token_count = 0;
-    auto handle = [&](int i) {
+    auto buffer = [&](int i) {
+      return receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
+    };
+    auto deliver = [&](int i, core::node_id from) {
+      std::size_t len = msgs[i].msg_len;
+      ++stats_.datagrams_received;
+      stats_.bytes_received += len;
+      const std::byte* b = buffer(i);
+      on_datagram_(from, util::shared_bytes(util::byte_vector(b, b + len)));
+    };
+    for (int i = 0; i < n; ++i) {
       std::uint64_t k =
           (std::uint64_t{ntohl(from[i].sin_addr.s_addr)} << 16) | ntohs(from[i].sin_port);
       auto it = by_address_.find(k);
       if (it == by_address_.end()) {
         ++stats_.unknown_sender;
-        return;
+        continue;
       }
-      if (it->second == self_) return;  // our own multicast, looped back
-      std::size_t len = msgs[i].msg_len;
-      ++stats_.datagrams_received;
-      stats_.bytes_received += len;
-      const std::byte* b = receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
-      on_datagram_(it->second, util::shared_bytes(util::byte_vector(b, b + len)));
-    };
-    for (int i = 0; i < n; ++i) {
-      const std::byte* b = receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
-      auto h = wire::decode_header(std::span(b, msgs[i].msg_len));
+      if (it->second == self_) continue;  // our own multicast, looped back
+      auto h = wire::decode_header(std::span(buffer(i), msgs[i].msg_len));
       if (h && h->type == wire::packet_type::token) {
-        tokens[token_count++] = i;
+        tokens[token_count++] = {i, it->second};
       } else {
-        handle(i);
+        deliver(i, it->second);
       }
     }
-    for (int j = 0; j < token_count; ++j) handle(tokens[j]);
+    for (int j = 0; j < token_count; ++j) deliver(tokens[j].i, tokens[j].from);
     if (static_cast<std::size_t>(n) < batch_max) break;
   }
   on_batch_();

@@ -51,6 +51,8 @@ class udp_transport {
   void close();
 
   const transport_stats& stats() const noexcept { return stats_; }
+  // The segment's multicast group, if the daemons are reached by multicast.
+  const std::optional<asio::ip::udp::endpoint>& multicast() const noexcept { return multicast_; }
 
   static constexpr std::size_t batch_max = 64;
   static constexpr std::size_t datagram_bytes_max = 65536;

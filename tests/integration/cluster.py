@@ -87,7 +87,7 @@ class Cluster:
         self.conf = self.tmp / "spread.conf"
         self.conf.write_text(self._conf_text())
         for i in self.ports:
-            (self.tmp / f"run-{self.name(i)}").mkdir(exist_ok=True)
+            self.runtime_dir(i).mkdir(exist_ok=True)
         _live_clusters.add(self)
 
     # ---- configuration ----
@@ -133,6 +133,14 @@ class Cluster:
 
     def unix_path(self, i: int) -> str:
         return str(self.tmp / str(self.ports[i]))
+
+    def runtime_dir(self, i: int) -> Path:
+        """d<i>'s RuntimeDir (run-%n in the configuration)."""
+        return self.tmp / f"run-{self.name(i)}"
+
+    def control_path(self, i: int) -> str:
+        """d<i>'s control socket."""
+        return str(self.runtime_dir(i) / "control")
 
     def tcp(self, i: int) -> tuple[str, int]:
         return (f"127.0.0.{i}", self.ports[i])

@@ -76,7 +76,7 @@ class ControlTestCase(cluster.ClusterTestCase):
     """Helpers: requests to d<i>'s control socket."""
 
     def control_path(self, i: int = 1) -> str:
-        return str(self.cluster.tmp / f"run-{self.cluster.name(i)}" / "control")
+        return self.cluster.control_path(i)
 
     def connect_control(self, i: int = 1, timeout: float = ANSWER_TIMEOUT_S) -> socket.socket:
         """A connected socket; retries while the socket file is not there yet (a daemon that was

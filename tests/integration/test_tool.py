@@ -109,7 +109,7 @@ class OneDaemon(cluster.ClusterTestCase):
         s = self.client(name="watched")
         s.join("mon")
         s.receive(5)
-        control = self.cluster.tmp / "run-d1" / "control"
+        control = self.cluster.control_path(1)
         out = chorus("monitor", "status", "--control", control)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("daemon d1 (node 0", out.stdout)
