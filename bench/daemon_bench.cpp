@@ -32,12 +32,15 @@
 #include <thread>
 #include <vector>
 
+#include "util/stats.hpp"
 #include "wire/client_proto.hpp"
 
 namespace {
 
 namespace cl = chorus::wire::client;
 using clock_type = std::chrono::steady_clock;
+using chorus::util::now_ns;
+using chorus::util::percentile;
 
 struct conn {
   int fd = -1;
@@ -135,11 +138,6 @@ void wait_members(conn& c, std::size_t members) {
   }
 }
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
-      .count();
-}
-
 struct options {
   std::vector<std::string> endpoints;
   std::string mode = "throughput";
@@ -213,11 +211,6 @@ int throughput(const options& o) {
       o.size, o.count, members.size(), secs, double(o.count) / secs,
       double(o.count) * double(o.size) / secs / 1e6);
   return 0;
-}
-
-double percentile(std::vector<double>& v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, std::size_t(p * double(v.size())))];
 }
 
 int latency(const options& o) {

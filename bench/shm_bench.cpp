@@ -28,26 +28,18 @@
 #include <vector>
 
 #include "chorus/shm.hpp"
+#include "util/stats.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 namespace bip = boost::interprocess;
-using clock_type = std::chrono::steady_clock;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
-      .count();
-}
+using chorus::util::now_ns;
+using chorus::util::percentile;
 
 struct figures {
   double p50_ns = 0, p99_ns = 0, msgs_per_s = 0;
 };
-
-double pct(std::vector<double>& v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
 
 // A transport between this process (side 0) and a forked child (side 1): two one-way channels.
 struct channel {
@@ -86,7 +78,7 @@ figures run(std::size_t size, std::size_t rounds, std::size_t count, Make make) 
   ch->receive(0, buf.data());
   double secs = static_cast<double>(now_ns() - t0) / 1e9;
   ::waitpid(pid, nullptr, 0);
-  return {pct(one_way, 0.5), pct(one_way, 0.99), static_cast<double>(count) / secs};
+  return {percentile(one_way, 0.5), percentile(one_way, 0.99), static_cast<double>(count) / secs};
 }
 
 // --- chorus::shm ---
@@ -224,7 +216,7 @@ figures run_buffers(std::size_t size, std::size_t rounds, std::size_t count, std
   double secs = static_cast<double>(now_ns() - t0) / 1e9;
   ::waitpid(pid, nullptr, 0);
   (void)shm::region::remove(name);
-  return {pct(one_way, 0.5), pct(one_way, 0.99), static_cast<double>(count) / secs};
+  return {percentile(one_way, 0.5), percentile(one_way, 0.99), static_cast<double>(count) / secs};
 }
 
 // --- Boost.Interprocess message_queue ---

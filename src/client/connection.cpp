@@ -1,5 +1,6 @@
 // connection.cpp — chorus::connection (include/chorus/client.hpp) over client::stream.
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "chorus/client.hpp"
@@ -10,7 +11,13 @@ namespace {
 
 namespace cl = wire::client;
 
-error to_error(const client::failure& f) { return error{f.code, f.message}; }
+// chorus::service carries Spread's bits as they are on the wire.
+static_assert(static_cast<std::uint32_t>(service::unreliable) == cl::unreliable_mess &&
+              static_cast<std::uint32_t>(service::reliable) == cl::reliable_mess &&
+              static_cast<std::uint32_t>(service::fifo) == cl::fifo_mess &&
+              static_cast<std::uint32_t>(service::causal) == cl::causal_mess &&
+              static_cast<std::uint32_t>(service::agreed) == cl::agreed_mess &&
+              static_cast<std::uint32_t>(service::safe) == cl::safe_mess);
 
 error not_connected() {  // moved from
   return error{client::illegal_session, "not connected (disconnected, killed or moved from)"};
@@ -84,8 +91,8 @@ result<connection> connection::connect(const connect_options& o) {
   r.priority = o.priority ? 1 : 0;
   r.deadline = client::clock::now() + o.timeout;
   auto s = client::stream::connect(r);
-  if (!s.ok()) return to_error(s.error);
-  return connection(std::move(*s.value));
+  if (!s.ok()) return s.error();
+  return connection(std::move(*s));
 }
 
 const std::string& connection::private_group() const {
@@ -99,14 +106,7 @@ bool connection::connected() const noexcept { return s_ && !s_->failed(); }
 
 result<void> connection::control(std::uint32_t type, std::string_view group) {
   if (!s_) return not_connected();
-  if (type != cl::kill_mess && !client::legal_group(group)) {
-    return error{client::illegal_group,
-                 "illegal group name '" + std::string(group) + "': 1–31 bytes of '$'…'~'"};
-  }
-  std::string_view groups[] = {group};
-  auto r = s_->send(type, groups, 0, {});
-  if (!r.ok()) return to_error(r.error);
-  return {};
+  return s_->control(type, group);
 }
 
 result<void> connection::join(std::string_view group) { return control(cl::join_mess, group); }
@@ -124,8 +124,8 @@ result<std::size_t> connection::multicast(service s, std::string_view group,
   std::span<const std::byte> parts[] = {data};
   std::uint32_t type = static_cast<std::uint32_t>(s) | (o.self_discard ? cl::self_discard : 0);
   auto r = s_->send(type, groups, o.message_type, parts);
-  if (!r.ok()) return to_error(r.error);
-  return *r.value;
+  if (!r.ok()) return r.error();
+  return *r;
 }
 
 result<std::size_t> connection::multicast(service s, std::span<const std::string> groups,
@@ -138,8 +138,8 @@ result<std::size_t> connection::multicast(service s, std::span<const std::string
   std::vector<std::string_view> names(groups.begin(), groups.end());
   std::uint32_t type = static_cast<std::uint32_t>(s) | (o.self_discard ? cl::self_discard : 0);
   auto r = s_->send(type, names, o.message_type, parts);
-  if (!r.ok()) return to_error(r.error);
-  return *r.value;
+  if (!r.ok()) return r.error();
+  return *r;
 }
 
 result<message> connection::receive(std::optional<std::chrono::milliseconds> timeout) {
@@ -149,32 +149,31 @@ result<message> connection::receive(std::optional<std::chrono::milliseconds> tim
   std::lock_guard lock(s_->receive_mutex());
   auto h = s_->next_header(deadline);
   if (!h.ok()) {
-    if (h.error.code == client::timed_out) {
+    if (h.error().code == client::timed_out) {
       return error{error::timed_out,
                    "no message within " + std::to_string(timeout->count()) + " ms"};
     }
-    return to_error(h.error);
+    return h.error();
   }
-  const cl::header& hdr = *h.value;
+  cl::header& hdr = *h;
   message m;
   m.type_ = hdr.type;
-  m.sender_ = hdr.sender;
-  std::size_t rest = static_cast<std::size_t>(hdr.num_groups) * cl::name_bytes +
-                     static_cast<std::size_t>(hdr.data_len);
-  if (m.is_reject()) rest += cl::reject_old_type_bytes;
-  std::vector<std::byte> body(rest);
-  if (auto f = s_->read(body); f.code != 0) return to_error(f);
-  std::size_t at = 0;
+  m.sender_ = std::move(hdr.sender);
   if (m.is_reject()) {
     // The refused request's type follows the header (spec §2.6): report it with the reject bit.
-    m.type_ = client::reject_type(std::span<const std::byte, 4>(body.data(), 4), hdr.little_endian);
-    at = cl::reject_old_type_bytes;
+    std::array<std::byte, cl::reject_old_type_bytes> old{};
+    if (auto f = s_->read(old); !f) return f.error();
+    m.type_ = client::reject_type(old, hdr.little_endian);
   }
-  for (std::int32_t i = 0; i < hdr.num_groups; ++i, at += cl::name_bytes) {
-    const char* p = reinterpret_cast<const char*>(body.data() + at);
+  // The group names, then the payload straight into the message.
+  std::vector<std::byte> names(static_cast<std::size_t>(hdr.num_groups) * cl::name_bytes);
+  if (auto f = s_->read(names); !f) return f.error();
+  for (std::size_t at = 0; at < names.size(); at += cl::name_bytes) {
+    const char* p = reinterpret_cast<const char*>(names.data() + at);
     m.groups_.emplace_back(p, strnlen(p, cl::name_bytes));
   }
-  m.data_.assign(body.begin() + static_cast<std::ptrdiff_t>(at), body.end());
+  m.data_.resize(static_cast<std::size_t>(hdr.data_len));
+  if (auto f = s_->read(m.data_); !f) return f.error();
   if (m.is_data() || m.is_reject()) {
     const auto hint = client::read_hint(hdr);
     m.message_type_ = hint.mess_type;
@@ -204,17 +203,13 @@ result<message> connection::receive(std::optional<std::chrono::milliseconds> tim
 result<std::size_t> connection::poll() const {
   if (!s_) return not_connected();
   auto r = s_->readable();
-  if (!r.ok()) return to_error(r.error);
-  return *r.value;
+  if (!r.ok()) return r.error();
+  return *r;
 }
 
 result<void> connection::disconnect() {
   if (!s_ || s_->closed()) return {};
-  std::string_view groups[] = {s_->private_group()};
-  auto r = s_->send(cl::kill_mess, groups, 0, {});
-  s_->shutdown();  // wakes a receiver blocked in another thread
-  if (!r.ok()) return to_error(r.error);
-  return {};
+  return s_->disconnect();
 }
 
 void connection::kill() {

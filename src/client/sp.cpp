@@ -15,6 +15,27 @@
 
 #include "client/stream.hpp"
 
+// sp.h's constants are the wire's (spec §2): one table, two spellings.
+static_assert(SPREAD_VERSION ==
+              ((chorus::client::library_major << 24) | (chorus::client::library_minor << 16) |
+               chorus::client::library_patch));
+static_assert(UNRELIABLE_MESS == chorus::wire::client::unreliable_mess &&
+              RELIABLE_MESS == chorus::wire::client::reliable_mess &&
+              FIFO_MESS == chorus::wire::client::fifo_mess &&
+              CAUSAL_MESS == chorus::wire::client::causal_mess &&
+              AGREED_MESS == chorus::wire::client::agreed_mess &&
+              SAFE_MESS == chorus::wire::client::safe_mess &&
+              REGULAR_MESS == chorus::wire::client::regular_mess &&
+              SELF_DISCARD == chorus::wire::client::self_discard);
+static_assert(REG_MEMB_MESS == chorus::wire::client::reg_memb_mess &&
+              TRANSITION_MESS == chorus::wire::client::transition_mess &&
+              CAUSED_BY_JOIN == chorus::wire::client::caused_by_join &&
+              CAUSED_BY_LEAVE == chorus::wire::client::caused_by_leave &&
+              CAUSED_BY_DISCONNECT == chorus::wire::client::caused_by_disconnect &&
+              CAUSED_BY_NETWORK == chorus::wire::client::caused_by_network &&
+              MEMBERSHIP_MESS == chorus::wire::client::membership_mess &&
+              REJECT_MESS == chorus::wire::client::reject_mess);
+
 namespace {
 
 using chorus::client::stream;
@@ -80,17 +101,15 @@ int send_message(mailbox mbox, service service_type, int num_groups,
   names.reserve(static_cast<std::size_t>(num_groups));
   for (int i = 0; i < num_groups; ++i) names.push_back(bounded(groups[i], MAX_GROUP_NAME - 1));
   auto r = s->send(type, names, mess_type, parts);
-  return r.ok() ? static_cast<int>(*r.value) : r.error.code;
+  return r.ok() ? static_cast<int>(*r) : r.error().code;
 }
 
 int control(mailbox mbox, std::uint32_t type, const char* group) {
   auto s = find(mbox);
   if (!s) return ILLEGAL_SESSION;
-  auto g = bounded(group, MAX_GROUP_NAME);
-  if (group == nullptr || !chorus::client::legal_group(g)) return ILLEGAL_GROUP;
-  std::string_view names[] = {g};
-  auto r = s->send(type, names, 0, {});
-  return r.ok() ? 0 : r.error.code;
+  if (group == nullptr) return ILLEGAL_GROUP;
+  auto r = s->control(type, bounded(group, MAX_GROUP_NAME));
+  return r.ok() ? 0 : r.error().code;
 }
 
 std::vector<std::span<const std::byte>> parts_of(const scatter* sc) {
@@ -189,8 +208,8 @@ int SP_connect_timeout(const char* spread_name, const char* private_name, int pr
                  std::chrono::microseconds(time_out.usec);
   }
   auto s = stream::connect(r);
-  if (!s.ok()) return s.error.code;
-  auto& st = *s.value;
+  if (!s.ok()) return s.error().code;
+  auto& st = *s;
   if (mbox != nullptr) *mbox = st->fd();
   if (private_group != nullptr) {
     std::memset(private_group, 0, MAX_GROUP_NAME);
@@ -205,10 +224,8 @@ int SP_connect_timeout(const char* spread_name, const char* private_name, int pr
 int SP_disconnect(mailbox mbox) {
   auto s = take(mbox);
   if (!s) return ILLEGAL_SESSION;
-  std::string_view names[] = {s->private_group()};
-  auto r = s->send(cl::kill_mess, names, 0, {});
-  s->shutdown();  // a receive blocked in another thread returns
-  return r.ok() ? 0 : r.error.code;
+  auto r = s->disconnect();  // a receive blocked in another thread returns
+  return r.ok() ? 0 : r.error().code;
 }
 
 void SP_kill(mailbox mbox) {
@@ -276,8 +293,8 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
   const bool drop = (static_cast<std::uint32_t>(*service_type) & DROP_RECV) != 0;
   std::lock_guard lock(s->receive_mutex());
   auto got = s->next_header();
-  if (!got.ok()) return got.error.code;
-  cl::header h = std::move(*got.value);
+  if (!got.ok()) return got.error().code;
+  cl::header h = std::move(*got);
 
   const bool reject = (h.type & cl::reject_mess) != 0;
   const bool regular = (h.type & cl::regular_mess) != 0 && !reject;
@@ -312,12 +329,12 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
 
   if (reject) {
     std::array<std::byte, 4> old{};
-    if (auto f = s->read(old); f.code != 0) return f.code;
+    if (auto f = s->read(old); !f) return f.error().code;
     *service_type = static_cast<service>(chorus::client::reject_type(old, h.little_endian));
   }
   // Group names: those that fit, the rest read and dropped.
   std::vector<std::byte> names(needed_groups * cl::name_bytes);
-  if (auto f = s->read(names); f.code != 0) return f.code;
+  if (auto f = s->read(names); !f) return f.error().code;
   const std::size_t kept = std::min(needed_groups, static_cast<std::size_t>(max_groups));
   for (std::size_t i = 0; i < kept; ++i) {
     std::memcpy(groups[i], names.data() + i * cl::name_bytes, MAX_GROUP_NAME);
@@ -326,7 +343,7 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
   *num_groups = groups_short ? -h.num_groups : h.num_groups;
   // The body: as much as fits, the rest read and dropped.
   std::vector<std::byte> body(needed_bytes);
-  if (auto f = s->read(body); f.code != 0) return f.code;
+  if (auto f = s->read(body); !f) return f.error().code;
   const bool transition = (h.type & cl::transition_mess) != 0;
   if (membership && h.little_endian != host_little) to_host_order(body, transition);
   scatter_copy(scat_mess, body);
@@ -350,7 +367,7 @@ int SP_poll(mailbox mbox) {
   auto s = find(mbox);
   if (!s) return ILLEGAL_SESSION;
   auto r = s->readable();
-  return r.ok() ? static_cast<int>(std::min<std::size_t>(*r.value, INT32_MAX)) : r.error.code;
+  return r.ok() ? static_cast<int>(std::min<std::size_t>(*r, INT32_MAX)) : r.error().code;
 }
 
 int SP_equal_group_ids(group_id g1, group_id g2) {
@@ -449,9 +466,9 @@ void SP_error(int error) {
 }
 
 int SP_version(int* major_version, int* minor_version, int* patch_version) {
-  if (major_version != nullptr) *major_version = 5;
-  if (minor_version != nullptr) *minor_version = 0;
-  if (patch_version != nullptr) *patch_version = 1;
+  if (major_version != nullptr) *major_version = chorus::client::library_major;
+  if (minor_version != nullptr) *minor_version = chorus::client::library_minor;
+  if (patch_version != nullptr) *patch_version = chorus::client::library_patch;
   return 1;
 }
 

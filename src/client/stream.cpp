@@ -20,24 +20,7 @@ namespace {
 
 namespace cl = wire::client;
 
-// What this library announces (spec §1.3 step 1): the Spread 5.0.1 C library's version.
-constexpr std::uint8_t library_major = 5, library_minor = 0, library_patch = 1;
-
-failure fail(int code, std::string message) { return failure{code, std::move(message)}; }
-
-template <typename T>
-outcome<T> bad(int code, std::string message) {
-  outcome<T> o;
-  o.error = fail(code, std::move(message));
-  return o;
-}
-
-template <typename T>
-outcome<T> good(T v) {
-  outcome<T> o;
-  o.value = std::move(v);
-  return o;
-}
+error fail(int code, std::string message) { return error{code, std::move(message)}; }
 
 int remaining_ms(std::optional<clock::time_point> deadline) {
   if (!deadline) return -1;
@@ -64,14 +47,14 @@ struct endpoint {
 };
 
 // Spec §1.2: "" → 4803; "<port>" → /tmp/<port>; "<port>@<host>" → TCP; Chorus adds a path.
-outcome<endpoint> parse_spread_name(std::string_view name) {
+result<endpoint> parse_spread_name(std::string_view name) {
   endpoint e;
   if (!name.empty() && name.front() == '/') {
     if (name.size() >= sizeof(sockaddr_un{}.sun_path)) {
-      return bad<endpoint>(illegal_spread, "socket path too long: " + std::string(name));
+      return fail(illegal_spread, "socket path too long: " + std::string(name));
     }
     e.path = std::string(name);
-    return good(e);
+    return e;
   }
   std::string_view port = name.empty() ? std::string_view("4803") : name;
   std::string_view host;
@@ -80,23 +63,23 @@ outcome<endpoint> parse_spread_name(std::string_view name) {
     port = port.substr(0, at);
     e.unix_socket = false;
     if (host.empty() || host.size() > 255) {
-      return bad<endpoint>(illegal_spread, "no host after '@' in '" + std::string(name) + "'");
+      return fail(illegal_spread, "no host after '@' in '" + std::string(name) + "'");
     }
   }
   unsigned long value = 0;
   if (port.empty() || port.size() > 5) {
-    return bad<endpoint>(illegal_spread, "'" + std::string(name) +
-                                             "' is not <port>, <port>@<host> or a socket path");
+    return fail(illegal_spread,
+                "'" + std::string(name) + "' is not <port>, <port>@<host> or a socket path");
   }
   for (char c : port) {
     if (c < '0' || c > '9') {
-      return bad<endpoint>(illegal_spread, "'" + std::string(name) +
-                                               "' is not <port>, <port>@<host> or a socket path");
+      return fail(illegal_spread,
+                  "'" + std::string(name) + "' is not <port>, <port>@<host> or a socket path");
     }
     value = value * 10 + static_cast<unsigned long>(c - '0');
   }
   if (value == 0 || value > 65535) {
-    return bad<endpoint>(illegal_spread, "port out of range in '" + std::string(name) + "'");
+    return fail(illegal_spread, "port out of range in '" + std::string(name) + "'");
   }
   e.port = static_cast<std::uint16_t>(value);
   if (e.unix_socket) {
@@ -104,11 +87,11 @@ outcome<endpoint> parse_spread_name(std::string_view name) {
   } else {
     e.host = std::string(host);
   }
-  return good(e);
+  return e;
 }
 
 // A connected, still non-blocking socket.
-outcome<int> open_socket(const endpoint& e, std::optional<clock::time_point> deadline) {
+result<int> open_socket(const endpoint& e, std::optional<clock::time_point> deadline) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   int family = AF_UNIX;
@@ -126,8 +109,8 @@ outcome<int> open_socket(const endpoint& e, std::optional<clock::time_point> dea
     addrinfo* res = nullptr;
     int rc = ::getaddrinfo(e.host.c_str(), std::to_string(e.port).c_str(), &hints, &res);
     if (rc != 0 || res == nullptr) {
-      return bad<int>(rc == EAI_NONAME ? illegal_spread : could_not_connect,
-                      "cannot resolve " + e.host + ": " + ::gai_strerror(rc));
+      return fail(rc == EAI_NONAME ? illegal_spread : could_not_connect,
+                  "cannot resolve " + e.host + ": " + ::gai_strerror(rc));
     }
     // Like Spread 5's client, only the first usable result is tried.
     std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
@@ -137,20 +120,20 @@ outcome<int> open_socket(const endpoint& e, std::optional<clock::time_point> dea
     where = e.host + ":" + std::to_string(e.port);
   }
   int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return bad<int>(could_not_connect, std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) return fail(could_not_connect, std::string("socket: ") + std::strerror(errno));
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     int err = errno;
     if (err == EINPROGRESS || err == EAGAIN) {
       if (!wait_for(fd, POLLOUT, deadline)) {
         ::close(fd);
-        return bad<int>(could_not_connect, "connecting to " + where + ": timed out");
+        return fail(could_not_connect, "connecting to " + where + ": timed out");
       }
       socklen_t sl = sizeof err;
       ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
     }
     if (err != 0 && err != EINPROGRESS && err != EAGAIN) {
       ::close(fd);
-      return bad<int>(could_not_connect, "connecting to " + where + ": " + std::strerror(err));
+      return fail(could_not_connect, "connecting to " + where + ": " + std::strerror(err));
     }
   }
   if (!e.unix_socket) {
@@ -158,11 +141,11 @@ outcome<int> open_socket(const endpoint& e, std::optional<clock::time_point> dea
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
   }
-  return good(fd);
+  return fd;
 }
 
-failure write_all(int fd, const std::byte* p, std::size_t n,
-                  std::optional<clock::time_point> deadline) {
+result<void> write_all(int fd, const std::byte* p, std::size_t n,
+                       std::optional<clock::time_point> deadline) {
   while (n > 0) {
     ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
     if (w > 0) {
@@ -183,7 +166,8 @@ failure write_all(int fd, const std::byte* p, std::size_t n,
 // The deadline holds until the first byte arrives; once a message has started, the rest of it
 // is read whatever the time (the stream would be out of step otherwise). A read is tried
 // before waiting, so a busy stream costs one system call per read.
-failure read_all(int fd, std::byte* p, std::size_t n, std::optional<clock::time_point> deadline) {
+result<void> read_all(int fd, std::byte* p, std::size_t n,
+                      std::optional<clock::time_point> deadline) {
   while (n > 0) {
     ssize_t r = ::recv(fd, p, n, 0);
     if (r > 0) {
@@ -275,15 +259,6 @@ std::uint32_t reject_type(std::span<const std::byte, 4> old_type, bool little_en
   return (v & ~cl::endian_marker) | cl::reject_mess;
 }
 
-bool legal_group(std::string_view group) noexcept {
-  if (group.empty() || group.size() >= cl::name_bytes) return false;
-  for (char c : group) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x24 || u > 0x7e) return false;
-  }
-  return true;
-}
-
 stream::stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version)
     : fd_(fd), private_group_(std::move(private_group)), daemon_version_(version) {}
 
@@ -291,17 +266,16 @@ stream::~stream() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-outcome<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
-  using result = outcome<std::shared_ptr<stream>>;
+result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
   auto ep = parse_spread_name(r.spread_name);
-  if (!ep.ok()) return bad<std::shared_ptr<stream>>(ep.error.code, ep.error.message);
+  if (!ep.ok()) return ep.error();
   std::string name = r.private_name.substr(0, cl::private_name_max);
-  auto opened = open_socket(*ep.value, r.deadline);
-  if (!opened.ok()) return bad<std::shared_ptr<stream>>(opened.error.code, opened.error.message);
-  int fd = *opened.value;
-  auto give_up = [&](int code, std::string why) -> result {
+  auto opened = open_socket(*ep, r.deadline);
+  if (!opened.ok()) return opened.error();
+  int fd = *opened;
+  auto give_up = [&](int code, std::string why) -> result<std::shared_ptr<stream>> {
     ::close(fd);
-    return bad<std::shared_ptr<stream>>(code, std::move(why));
+    return fail(code, std::move(why));
   };
   // Step 1: version, flags (membership bit 0, priority bits 4–7), name length, name.
   std::vector<std::byte> hello{std::byte{library_major}, std::byte{library_minor},
@@ -310,13 +284,13 @@ outcome<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
                                                                    (r.priority >= 1 ? 0x10 : 0))),
                                std::byte(static_cast<std::uint8_t>(name.size()))};
   for (char c : name) hello.push_back(std::byte(static_cast<unsigned char>(c)));
-  if (auto f = write_all(fd, hello.data(), hello.size(), r.deadline); f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+  if (auto f = write_all(fd, hello.data(), hello.size(), r.deadline); !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
   // Step 2: the daemon's methods, or a reject byte in the length's place.
   std::byte b{};
-  if (auto f = read_all(fd, &b, 1, r.deadline); f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+  if (auto f = read_all(fd, &b, 1, r.deadline); !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
   auto length = static_cast<std::int8_t>(b);
   if (length < 0) return give_up(length, describe(length));
@@ -324,8 +298,8 @@ outcome<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
   std::string methods(static_cast<std::size_t>(length), '\0');
   if (auto f =
           read_all(fd, reinterpret_cast<std::byte*>(methods.data()), methods.size(), r.deadline);
-      f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+      !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
   if ((" " + methods).find(" NULL ") == std::string::npos) {
     return give_up(reject_auth,
@@ -334,21 +308,21 @@ outcome<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
   // Step 3: NULL in the first of three 30-byte slots.
   std::array<std::byte, cl::auth_choice_bytes> choice{};
   std::memcpy(choice.data(), "NULL", 4);
-  if (auto f = write_all(fd, choice.data(), choice.size(), r.deadline); f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+  if (auto f = write_all(fd, choice.data(), choice.size(), r.deadline); !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
   // Step 5: accept, version, private group.
   std::array<std::byte, 5> accept{};
-  if (auto f = read_all(fd, accept.data(), 1, r.deadline); f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+  if (auto f = read_all(fd, accept.data(), 1, r.deadline); !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
   auto verdict = static_cast<std::int8_t>(accept[0]);
   if (verdict != accept_session) {
     return give_up(verdict < 0 ? int{verdict} : int{connection_closed},
                    verdict < 0 ? describe(verdict) : "handshake: malformed accept");
   }
-  if (auto f = read_all(fd, accept.data() + 1, 4, r.deadline); f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+  if (auto f = read_all(fd, accept.data() + 1, 4, r.deadline); !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
   std::array<std::uint8_t, 3> version{static_cast<std::uint8_t>(accept[1]),
                                       static_cast<std::uint8_t>(accept[2]),
@@ -360,28 +334,27 @@ outcome<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
   if (version[0] < 3) return give_up(reject_version, "the daemon is older than Spread 3");
   std::string private_group(plen, '\0');
   if (auto f = read_all(fd, reinterpret_cast<std::byte*>(private_group.data()), plen, r.deadline);
-      f.code != 0) {
-    return give_up(connection_closed, "handshake: " + f.message);
+      !f) {
+    return give_up(connection_closed, "handshake: " + f.error().message);
   }
-  return good(std::shared_ptr<stream>(new stream(fd, std::move(private_group), version)));
+  return std::shared_ptr<stream>(new stream(fd, std::move(private_group), version));
 }
 
-outcome<std::size_t> stream::send(std::uint32_t type, std::span<const std::string_view> groups,
-                                  std::int16_t mess_type,
-                                  std::span<const std::span<const std::byte>> parts) {
+result<std::size_t> stream::send(std::uint32_t type, std::span<const std::string_view> groups,
+                                 std::int16_t mess_type,
+                                 std::span<const std::span<const std::byte>> parts) {
   const bool control = (type & (cl::join_mess | cl::leave_mess | cl::kill_mess)) != 0;
   if (!control && ((type & cl::regular_mess) == 0 || (type & cl::reject_mess) != 0)) {
-    return bad<std::size_t>(illegal_service, "a message needs one of the six service levels");
+    return fail(illegal_service, "a message needs one of the six service levels");
   }
   if (groups.size() > cl::groups_per_message_max) {
-    return bad<std::size_t>(message_too_long, "more than 100 destination groups");
+    return fail(message_too_long, "more than 100 destination groups");
   }
   std::size_t data = 0;
   for (auto p : parts) data += p.size();
   if (data + cl::name_bytes * groups.size() > cl::body_bytes_max) {
-    return bad<std::size_t>(message_too_long,
-                            "groups and data above 144,000 bytes (" +
-                                std::to_string(data + cl::name_bytes * groups.size()) + ")");
+    return fail(message_too_long, "groups and data above 144,000 bytes (" +
+                                      std::to_string(data + cl::name_bytes * groups.size()) + ")");
   }
   util::byte_vector frame;
   frame.reserve(cl::header_bytes + cl::name_bytes * groups.size() + data);
@@ -400,64 +373,84 @@ outcome<std::size_t> stream::send(std::uint32_t type, std::span<const std::strin
   }
   for (auto p : parts) w.bytes(p);
   std::lock_guard lock(send_mutex_);
-  if (closed_) return bad<std::size_t>(illegal_session, "the connection was closed");
-  if (failed_) return bad<std::size_t>(net_error_on_session, describe(net_error_on_session));
-  if (auto f = write_all(fd_, frame.data(), frame.size(), std::nullopt); f.code != 0) {
+  if (closed_) return fail(illegal_session, "the connection was closed");
+  if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
+  if (auto f = write_all(fd_, frame.data(), frame.size(), std::nullopt); !f) {
     failed_ = true;
-    return bad<std::size_t>(connection_closed, f.message);
+    return fail(connection_closed, f.error().message);
   }
-  return good(data);
+  return data;
 }
 
-failure stream::read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline) {
+result<void> stream::control(std::uint32_t type, std::string_view group) {
+  if (!cl::validate_join_leave_group(group).ok()) {
+    return fail(illegal_group,
+                "illegal group name '" + std::string(group) + "': 1–31 bytes of '$'…'~'");
+  }
+  std::string_view groups[] = {group};
+  auto r = send(type, groups, 0, {});
+  if (!r) return r.error();
+  return {};
+}
+
+result<void> stream::disconnect() {
+  std::string_view groups[] = {private_group_};
+  auto r = send(cl::kill_mess, groups, 0, {});
+  shutdown();  // wakes a receiver blocked in another thread
+  if (!r) return r.error();
+  return {};
+}
+
+result<void> stream::read_exact(std::byte* p, std::size_t n,
+                                std::optional<clock::time_point> deadline) {
   if (closed_) return fail(illegal_session, "the connection was closed");
   if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
   auto f = read_all(fd_, p, n, deadline);
-  if (f.code != 0 && f.code != timed_out) failed_ = true;
-  if (f.code != 0 && closed_) return fail(illegal_session, "the connection was closed");
+  if (!f && f.error().code != timed_out) failed_ = true;
+  if (!f && closed_) return fail(illegal_session, "the connection was closed");
   return f;
 }
 
-outcome<wire::client::header> stream::next_header(std::optional<clock::time_point> deadline) {
+result<wire::client::header> stream::next_header(std::optional<clock::time_point> deadline) {
   if (saved_) {
     auto h = std::move(*saved_);
     saved_.reset();
-    return good(std::move(h));
+    return h;
   }
   std::array<std::byte, cl::header_bytes> raw{};
-  if (auto f = read_exact(raw.data(), raw.size(), deadline); f.code != 0) {
-    return bad<cl::header>(f.code, f.message);
+  if (auto f = read_exact(raw.data(), raw.size(), deadline); !f) {
+    return f.error();
   }
   auto h = cl::decode_header(raw);
   if (h.num_groups < 0 || h.data_len < 0) {
     failed_ = true;
-    return bad<cl::header>(illegal_message, "the daemon sent a header with a negative length");
+    return fail(illegal_message, "the daemon sent a header with a negative length");
   }
-  return good(std::move(h));
+  return h;
 }
 
-failure stream::read(std::span<std::byte> out) {
+result<void> stream::read(std::span<std::byte> out) {
   return read_exact(out.data(), out.size(), std::nullopt);
 }
 
-failure stream::discard(std::size_t n) {
+result<void> stream::discard(std::size_t n) {
   std::array<std::byte, 4096> sink{};
   while (n > 0) {
     std::size_t k = std::min(n, sink.size());
-    if (auto f = read_exact(sink.data(), k, std::nullopt); f.code != 0) return f;
+    if (auto f = read_exact(sink.data(), k, std::nullopt); !f) return f;
     n -= k;
   }
   return {};
 }
 
-outcome<std::size_t> stream::readable() const {
-  if (closed_) return bad<std::size_t>(illegal_session, "the connection was closed");
-  if (failed_) return bad<std::size_t>(net_error_on_session, describe(net_error_on_session));
+result<std::size_t> stream::readable() const {
+  if (closed_) return fail(illegal_session, "the connection was closed");
+  if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
   int n = 0;
   if (::ioctl(fd_, FIONREAD, &n) != 0) {
-    return bad<std::size_t>(net_error_on_session, std::string("FIONREAD: ") + std::strerror(errno));
+    return fail(net_error_on_session, std::string("FIONREAD: ") + std::strerror(errno));
   }
-  return good(static_cast<std::size_t>(n));
+  return static_cast<std::size_t>(n);
 }
 
 void stream::shutdown() noexcept {

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chorus/result.hpp"
 #include "wire/client_proto.hpp"
 
 namespace chorus::client {
@@ -51,23 +52,15 @@ enum code : int {
   sp_bug = -19,
   illegal_time = -20,
   // Not Spread's: a receive with a deadline that passed (the C++ API only).
-  timed_out = -1000,
+  timed_out = chorus::error::timed_out,
 };
+
+// What this library announces (spec §1.3 step 1, SP_version): the Spread 5.0.1 C library's
+// version.
+inline constexpr std::uint8_t library_major = 5, library_minor = 0, library_patch = 1;
 
 // Spread's text for a code ("Connection rejected, name not unique"), or "unknown error".
 const char* describe(int code) noexcept;
-
-struct failure {
-  int code = 0;
-  std::string message;
-};
-
-template <typename T>
-struct outcome {
-  std::optional<T> value;
-  failure error;
-  bool ok() const noexcept { return value.has_value(); }
-};
 
 using clock = std::chrono::steady_clock;
 
@@ -81,7 +74,7 @@ struct connect_request {
 
 class stream {
  public:
-  static outcome<std::shared_ptr<stream>> connect(const connect_request& r);
+  static result<std::shared_ptr<stream>> connect(const connect_request& r);
   ~stream();
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
@@ -94,25 +87,30 @@ class stream {
   // KILL, `groups` its destinations, `parts` the payload gathered. Checks what Spread's client
   // checks (service bits, group names for join/leave, 100 groups, 144,000 bytes). Returns the
   // payload bytes sent.
-  outcome<std::size_t> send(std::uint32_t type, std::span<const std::string_view> groups,
-                            std::int16_t mess_type,
-                            std::span<const std::span<const std::byte>> parts);
+  result<std::size_t> send(std::uint32_t type, std::span<const std::string_view> groups,
+                           std::int16_t mess_type,
+                           std::span<const std::span<const std::byte>> parts);
+
+  // JOIN_MESS or LEAVE_MESS for `group`, a legal name (spec §5.3), else illegal_group.
+  result<void> control(std::uint32_t type, std::string_view group);
+  // Says goodbye (KILL_MESS to our private group), then shutdown().
+  result<void> disconnect();
 
   // --- the receive side: hold receive_mutex() around these ---
   std::mutex& receive_mutex() noexcept { return receive_mutex_; }
   // The next header: the saved one if a short buffer left one, else read from the socket.
   // Fails (connection_closed / illegal_message) if the stream ends or is out of sync.
-  outcome<wire::client::header> next_header(std::optional<clock::time_point> deadline = {});
+  result<wire::client::header> next_header(std::optional<clock::time_point> deadline = {});
   // Keeps `h` so the next next_header() returns it again (short buffer without DROP_RECV).
   void save_header(wire::client::header h) { saved_ = std::move(h); }
   // Reads exactly out.size() body bytes / skips n bytes of the current message.
-  failure read(std::span<std::byte> out);
-  failure discard(std::size_t n);
+  result<void> read(std::span<std::byte> out);
+  result<void> discard(std::size_t n);
   // A failed stream stays failed: every later call says net_error_on_session.
   bool failed() const noexcept { return failed_; }
 
   // Bytes readable without blocking (SP_poll).
-  outcome<std::size_t> readable() const;
+  result<std::size_t> readable() const;
   // Wakes a blocked receiver and fails later calls (illegal_session); the descriptor closes with
   // the last owner.
   void shutdown() noexcept;
@@ -122,7 +120,7 @@ class stream {
 
  private:
   stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version);
-  failure read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline);
+  result<void> read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline);
 
   int fd_;
   std::string private_group_;
@@ -150,8 +148,5 @@ hint_info read_hint(const wire::client::header& h) noexcept;
 // The refused request's type a REJECT_MESS carries after its header (spec §2.6), written in the
 // header's byte order: marker cleared, REJECT_MESS added.
 std::uint32_t reject_type(std::span<const std::byte, 4> old_type, bool little_endian) noexcept;
-
-// Whether the name is a legal group name for a join or leave (spec §5.3: 1–31 bytes, 0x24–0x7E).
-bool legal_group(std::string_view group) noexcept;
 
 }  // namespace chorus::client

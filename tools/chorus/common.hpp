@@ -6,12 +6,16 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "chorus/client.hpp"
+#include "util/hash.hpp"
+#include "util/stats.hpp"
 
 namespace chorus::tool {
 
@@ -48,24 +52,31 @@ inline const char* service_name(service s) {
 
 inline constexpr const char* service_choices = "unreliable, reliable, fifo, causal, agreed, safe";
 
+// How the user would name the endpoint: the default daemon is 4803.
+inline std::string endpoint_text(const std::string& endpoint) {
+  return endpoint.empty() ? "4803" : endpoint;
+}
+
+// The --service and --size of flood and ping, checked: the service, or nullopt after saying
+// what is wrong (exit status 2).
+inline std::optional<service> checked_service_and_size(const char* command,
+                                                       const std::string& service_text,
+                                                       std::size_t size);
+
 // Connects or prints why not (to stderr) and returns nullopt.
 inline std::optional<connection> connect_or_say(const std::string& endpoint,
                                                 const std::string& name, bool membership = true) {
   auto c = connection::connect({.endpoint = endpoint, .name = name, .membership = membership});
   if (!c) {
-    std::cerr << "chorus: cannot connect to '" << (endpoint.empty() ? "4803" : endpoint)
+    std::cerr << "chorus: cannot connect to '" << endpoint_text(endpoint)
               << "': " << c.error().message << " (error " << c.error().code << ")\n";
     return std::nullopt;
   }
   return std::move(*c);
 }
 
-// Sorted copy's value at fraction p (0…1); 0 for no samples.
-inline double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+using util::now_ns;
+using util::percentile_of_sorted;
 
 // The first bytes of a flood or ping payload: a magic, the sequence number, the send time on
 // the sender's monotonic clock and the sender's host, so a receiver on the same host can tell
@@ -79,11 +90,24 @@ struct stamp {
 };
 static_assert(sizeof(stamp) == 24);
 
-std::uint32_t host_id();  // a hash of this boot's id (/proc/sys/kernel/random/boot_id)
+// A hash of this boot's id (/proc/sys/kernel/random/boot_id), read once.
+inline std::uint32_t host_id() {
+  static const std::uint32_t id = [] {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string text;
+    std::getline(in, text);
+    return static_cast<std::uint32_t>(util::hasher().str(text).digest());
+  }();
+  return id;
+}
 
-inline std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
-      .count();
+// Stamps the start of a payload (at least sizeof(stamp) bytes) with `seq`, now, and this host.
+inline void write_stamp(std::span<std::byte> payload, std::uint64_t seq) {
+  stamp s;
+  s.host = host_id();
+  s.seq = seq;
+  s.sent_ns = now_ns();
+  std::memcpy(payload.data(), &s, sizeof s);
 }
 
 inline std::optional<stamp> read_stamp(std::span<const std::byte> data) {
@@ -92,6 +116,22 @@ inline std::optional<stamp> read_stamp(std::span<const std::byte> data) {
   std::memcpy(&s, data.data(), sizeof s);
   if (s.magic != stamp::magic_value) return std::nullopt;
   return s;
+}
+
+inline std::optional<service> checked_service_and_size(const char* command,
+                                                       const std::string& service_text,
+                                                       std::size_t size) {
+  auto svc = parse_service(service_text);
+  if (!svc) {
+    std::cerr << "chorus " << command << ": unknown service '" << service_text << "' ("
+              << service_choices << ")\n";
+    return std::nullopt;
+  }
+  if (size < sizeof(stamp) || size > 100000) {
+    std::cerr << "chorus " << command << ": --size must be " << sizeof(stamp) << "…100000 bytes\n";
+    return std::nullopt;
+  }
+  return svc;
 }
 
 struct user_options {

@@ -25,15 +25,6 @@
 
 namespace chorus::tool {
 
-std::uint32_t host_id() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(in, id);
-  std::uint32_t h = 2166136261u;
-  for (char c : id) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-  return h;
-}
-
 namespace {
 
 constexpr std::uint32_t ack_magic = 0x41434b21;  // "ACK!"
@@ -54,26 +45,28 @@ void print(const report& r, const flood_options& o) {
   const std::size_t n = r.mode == "send" ? r.sent : r.received;
   const double rate = r.seconds > 0 ? static_cast<double>(n) / r.seconds : 0;
   const double mb = rate * static_cast<double>(r.size) / 1e6;
+  auto lat = r.latency_us;
+  std::sort(lat.begin(), lat.end());
   if (o.json) {
     nlohmann::json j{{"mode", r.mode},     {"service", o.service},   {"size", r.size},
                      {"sent", r.sent},     {"received", r.received}, {"seconds", r.seconds},
                      {"msgs_per_s", rate}, {"mb_per_s", mb}};
-    if (!r.latency_us.empty()) {
-      j["latency_us"] = {{"p50", percentile(r.latency_us, 0.50)},
-                         {"p90", percentile(r.latency_us, 0.90)},
-                         {"p99", percentile(r.latency_us, 0.99)},
-                         {"max", percentile(r.latency_us, 1.0)},
-                         {"samples", r.latency_us.size()}};
+    if (!lat.empty()) {
+      j["latency_us"] = {{"p50", percentile_of_sorted(lat, 0.50)},
+                         {"p90", percentile_of_sorted(lat, 0.90)},
+                         {"p99", percentile_of_sorted(lat, 0.99)},
+                         {"max", percentile_of_sorted(lat, 1.0)},
+                         {"samples", lat.size()}};
     }
     std::cout << j.dump() << std::endl;
     return;
   }
   std::printf("%s: %zu messages of %zu bytes (%s) in %.3f s: %.0f msg/s, %.1f MB/s\n",
               r.mode.c_str(), n, r.size, o.service.c_str(), r.seconds, rate, mb);
-  if (!r.latency_us.empty()) {
+  if (!lat.empty()) {
     std::printf("latency µs: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (%zu samples)\n",
-                percentile(r.latency_us, 0.50), percentile(r.latency_us, 0.90),
-                percentile(r.latency_us, 0.99), percentile(r.latency_us, 1.0), r.latency_us.size());
+                percentile_of_sorted(lat, 0.50), percentile_of_sorted(lat, 0.90),
+                percentile_of_sorted(lat, 0.99), percentile_of_sorted(lat, 1.0), lat.size());
   }
 }
 
@@ -134,16 +127,8 @@ std::optional<std::vector<std::string>> wait_joined(connection& c, const std::st
 }  // namespace
 
 int run_flood(const flood_options& o) {
-  auto svc = parse_service(o.service);
-  if (!svc) {
-    std::cerr << "chorus flood: unknown service '" << o.service << "' (" << service_choices
-              << ")\n";
-    return 2;
-  }
-  if (o.size < sizeof(stamp) || o.size > 100000) {
-    std::cerr << "chorus flood: --size must be " << sizeof(stamp) << "…100000 bytes\n";
-    return 2;
-  }
+  auto svc = checked_service_and_size("flood", o.service, o.size);
+  if (!svc) return 2;
   if (o.mode != "both" && o.mode != "send" && o.mode != "receive") {
     std::cerr << "chorus flood: --mode must be both, send or receive\n";
     return 2;
@@ -263,11 +248,7 @@ int run_flood(const flood_options& o) {
             break;
           }
         }
-        stamp s;
-        s.host = me;
-        s.seq = i;
-        s.sent_ns = now_ns();
-        std::memcpy(payload.data(), &s, sizeof s);
+        write_stamp(payload, i);
         auto sent = c->multicast(*svc, o.group, std::span<const std::byte>(payload));
         if (!sent) {
           std::cerr << "\nchorus flood: multicast: " << sent.error().message << "\n";

@@ -9,28 +9,17 @@
 namespace chorus::tool {
 
 int run_ping(const ping_options& o) {
-  auto svc = parse_service(o.service);
-  if (!svc) {
-    std::cerr << "chorus ping: unknown service '" << o.service << "' (" << service_choices << ")\n";
-    return 2;
-  }
-  if (o.size < sizeof(stamp) || o.size > 100000) {
-    std::cerr << "chorus ping: --size must be " << sizeof(stamp) << "…100000 bytes\n";
-    return 2;
-  }
+  auto svc = checked_service_and_size("ping", o.service, o.size);
+  if (!svc) return 2;
   auto c = connect_or_say(o.endpoint, "", false);
   if (!c) return 1;
   std::printf("PING %s through %s: %zu bytes, %s\n", c->private_group().c_str(),
-              o.endpoint.empty() ? "4803" : o.endpoint.c_str(), o.size, service_name(*svc));
+              endpoint_text(o.endpoint).c_str(), o.size, service_name(*svc));
   std::vector<std::byte> payload(o.size);
   std::vector<double> rtt;
   for (std::size_t i = 0; i < o.count; ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::duration<double>(o.interval_s));
-    stamp s;
-    s.host = host_id();
-    s.seq = i;
-    s.sent_ns = now_ns();
-    std::memcpy(payload.data(), &s, sizeof s);
+    write_stamp(payload, i);
     if (auto r = c->multicast(*svc, c->private_group(), std::span<const std::byte>(payload)); !r) {
       std::cerr << "chorus ping: " << r.error().message << "\n";
       return 1;
@@ -49,9 +38,11 @@ int run_ping(const ping_options& o) {
       break;
     }
   }
+  std::sort(rtt.begin(), rtt.end());
   std::printf("--- %zu round trips: min %.1f  p50 %.1f  p90 %.1f  p99 %.1f  max %.1f µs\n",
-              rtt.size(), percentile(rtt, 0), percentile(rtt, 0.5), percentile(rtt, 0.9),
-              percentile(rtt, 0.99), percentile(rtt, 1.0));
+              rtt.size(), percentile_of_sorted(rtt, 0), percentile_of_sorted(rtt, 0.5),
+              percentile_of_sorted(rtt, 0.9), percentile_of_sorted(rtt, 0.99),
+              percentile_of_sorted(rtt, 1.0));
   return 0;
 }
 
