@@ -21,6 +21,7 @@ void add_stats(core::stats& t, const core::stats& st) {
   t.dropped_unsupported += st.dropped_unsupported;
   t.tokens_received += st.tokens_received;
   t.tokens_retransmitted += st.tokens_retransmitted;
+  t.token_lingers += st.token_lingers;
   t.packets_sent += st.packets_sent;
   t.packets_retransmitted += st.packets_retransmitted;
   t.retransmit_requests += st.retransmit_requests;

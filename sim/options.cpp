@@ -116,6 +116,7 @@ options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::
   draw_groups(r, d);
   // Drawn last so the draws above, and the seeds kept as regressions, stay what they were.
   d.park_after_idle_visits = pick<std::uint32_t>(r, {1, 1, 4, 16});
+  d.token_linger_us = pick<std::uint32_t>(r, {0, 0, 50, 500, 2000});
   visit_options([&](const char* name, auto member, const char*) {
     if (given.count(name)) d.*member = base.*member;
   });
@@ -202,6 +203,7 @@ core::config make_config(const options& o) {
   c.window_accelerated = o.window_accelerated;
   c.token_hold = std::chrono::microseconds(o.token_hold_us);
   c.park_after_idle_visits = o.park_after_idle_visits;
+  c.token_linger = std::chrono::microseconds(o.token_linger_us);
   c.token_retransmit = std::chrono::microseconds(o.token_retransmit_us);
   c.token_timeout = std::chrono::milliseconds(o.token_timeout_ms);
   c.join_timeout = std::chrono::milliseconds(o.join_timeout_ms);

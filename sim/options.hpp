@@ -43,6 +43,7 @@ struct options {
   std::uint32_t window_accelerated = 64;
   std::uint32_t token_hold_us = 0;
   std::uint32_t park_after_idle_visits = 1;
+  std::uint32_t token_linger_us = 0;
   std::uint32_t token_retransmit_us = 5000;
   // call node::check_invariants() after every call (does not change the trace)
   bool node_invariants = cluster_options{}.check_node_invariants;
@@ -147,6 +148,8 @@ void visit_options(F&& f) {
   f("park-after-idle-visits", &options::park_after_idle_visits,
     "core: idle visits before the token parks (the daemon uses 16)");
   f("token-retransmit-us", &options::token_retransmit_us, "core: token retransmit timeout (us)");
+  f("token-linger-us", &options::token_linger_us,
+    "core: how long a lone sender keeps the token after its visit, microseconds");
   f("node-invariants", &options::node_invariants, "call node::check_invariants() after every call");
   visit_membership_options(f);
   visit_groups_options(f);

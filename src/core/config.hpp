@@ -90,6 +90,13 @@ struct config {
   // token on its way instead of parked (latency with one message outstanding). 1: park at once.
   // The daemon that stamped the last message parks it at once regardless (docs/protocol.md).
   std::uint32_t park_after_idle_visits = 1;
+  // A lone sender keeps the token up to this long after its visit (0: never), so the next
+  // message of a client that answers its own delivery is ordered at once instead of waiting a
+  // rotation. Only while nobody else sent during the last rotation, no retransmission is asked
+  // for and no SAFE message waits to become stable; messages submitted meanwhile are sent as
+  // part of the same visit. Another daemon's first message may wait up to this long
+  // (docs/protocol.md, "A lone sender"). Must be below token_retransmit.
+  duration token_linger = 0ms;
 };
 
 }  // namespace chorus::core

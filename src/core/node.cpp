@@ -10,7 +10,6 @@
 namespace chorus::core {
 namespace {
 
-
 // The recovery queue holds views of packets the old ring's window already holds: it allocates
 // nothing of its own, so it needs no bound of its own.
 constexpr std::size_t recovery_queue_bytes_max = std::numeric_limits<std::size_t>::max() / 2;
@@ -82,6 +81,8 @@ util::status validate(const config& cfg) {
   if (cfg.merge_detect <= duration::zero()) return bad("merge_detect must be positive");
   if (cfg.token_hold >= cfg.token_retransmit)
     return bad("token_hold must be below token_retransmit, or every parked token is resent");
+  if (cfg.token_linger < duration::zero() || cfg.token_linger >= cfg.token_retransmit)
+    return bad("token_linger must be at least 0 and below token_retransmit");
   return {};
 }
 

@@ -115,6 +115,7 @@ bool ring::on_token(wire::token t, time_point now) {
 }
 
 void ring::visit(wire::token t, time_point now, bool may_park) {
+  const bool continuing = linger_until_.has_value();
   last_rotation_ = t.rotation;
   token_retransmit_at_.reset();
   parked_.reset();
@@ -123,14 +124,16 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
   const seq_t received_aru = t.aru;
   const seq_t safe_before = safe_upto_;
   const std::uint32_t fcc_others = saturating_sub(t.fcc, sent_count_);
+  // What this visit sent before the token lingered: it counts against the same windows.
+  const std::uint32_t earlier = continuing ? sent_count_ : 0;
   // Flow control (Totem §3.5): the global window is shared by everyone's sends of the last
   // rotation, the personal window bounds one visit, and the ring never runs further ahead of
   // its slowest member than outstanding_max.
   const std::uint32_t global_room = saturating_sub(cfg_.window_global, fcc_others);
   const std::uint32_t retransmitted =
-      answer_retransmissions(t, std::min(cfg_.window_personal, global_room));
-  std::uint32_t allowed =
-      std::min(cfg_.window_personal - retransmitted, saturating_sub(global_room, retransmitted));
+      continuing ? 0 : answer_retransmissions(t, std::min(cfg_.window_personal, global_room));
+  std::uint32_t allowed = std::min(saturating_sub(cfg_.window_personal, earlier + retransmitted),
+                                   saturating_sub(global_room, earlier + retransmitted));
   allowed = std::min(allowed, saturating_sub(cfg_.outstanding_max, t.seq.value - t.aru.value));
   allowed = std::min(allowed, saturating_sub(window_.limit().value, t.seq.value));
   // Fairness (Totem §3.5): under contention each daemon gets a share of the global window in
@@ -149,26 +152,44 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
 
   update_aru_and_rtr(t);
   // R3 (protocol.md, "Safe delivery"): what we passed last time and what came back are both
-  // lower bounds of every member's aru, so their minimum is held by all.
-  safe_upto_ = std::max(safe_upto_, std::min(received_aru, sent_aru_));
+  // lower bounds of every member's aru, so their minimum is held by all. A lingering token has
+  // not been round: its aru is only ours.
+  if (!continuing) safe_upto_ = std::max(safe_upto_, std::min(received_aru, sent_aru_));
   sent_aru_ = t.aru;
   sent_seq_ = t.seq;
-  sent_count_ = retransmitted + static_cast<std::uint32_t>(fresh.size());
+  sent_count_ = earlier + retransmitted + static_cast<std::uint32_t>(fresh.size());
   t.fcc = fcc_others + sent_count_;
 
   deliver();
   const bool idle = sent_count_ == 0 && t.rtr.empty() && t.aru == t.seq && safe_upto_ == t.seq &&
                     delivered_upto_ == t.seq && !has_queued();
-  idle_visits_ = idle ? idle_visits_ + 1 : 0;
+  if (!continuing) idle_visits_ = idle ? idle_visits_ + 1 : 0;
   // An idle token parks where it is after park_after_idle_visits idle visits, or at once at
   // the daemon that stamped the last message (nobody sent since): its next message is then
   // ordered without waiting for the token. Not while another member may still wait for this
   // token to learn a SAFE message is stable: that took our previous visit's aru.
   const bool last_sender = last_stamped_ != seq_t{0} && t.seq == last_stamped_;
-  const bool park = idle && may_park &&
+  const bool park = idle && may_park && !continuing &&
                     (idle_visits_ >= cfg_.park_after_idle_visits ||
                      (last_sender && last_safe_stored_ <= safe_before));
-  pass_token(t, fresh, park, now);
+  std::optional<time_point> hold_until;
+  if (park && cfg_.token_hold > duration::zero()) hold_until = now + cfg_.token_hold;
+  // A lone sender lingers (config.hpp token_linger): nobody else sent or waits to send as far
+  // as the last rotation showed, nothing is to be retransmitted, and no SAFE message needs the
+  // token to go round. A SAFE message that just became stable may wait for the linger: the
+  // token carries the news on when it leaves.
+  const bool linger = !hold_until && cfg_.token_linger > duration::zero() &&
+                      successor_ != cfg_.self && may_park && last_sender && fcc_others == 0 &&
+                      backlog_others == 0 && t.rtr.empty() && !has_queued() &&
+                      last_safe_stored_ <= safe_upto_ && (!continuing || now < *linger_until_);
+  if (!linger) {
+    linger_until_.reset();
+  } else if (!continuing) {
+    linger_until_ = now + cfg_.token_linger;
+    ++stats_.token_lingers;
+  }
+  if (linger) hold_until = linger_until_;
+  pass_token(t, fresh, park, hold_until, now);
 }
 
 std::uint32_t ring::queued_packets() const noexcept {
@@ -243,20 +264,20 @@ void ring::update_aru_and_rtr(wire::token& t) {
 }
 
 void ring::pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool park_idle,
-                      time_point now) {
+                      std::optional<time_point> hold_until, time_point now) {
   t.hdr = wire::header{wire::protocol_version, wire::packet_type::token, cfg_.self, cfg_.hash};
   t.rotation = last_rotation_ + 1;
   // The Accelerated Ring: the token leaves after the first part of the burst, the rest follows.
   const std::size_t before =
       fresh.size() > cfg_.window_accelerated ? fresh.size() - cfg_.window_accelerated : 0;
   for (std::size_t i = 0; i < before; ++i) broadcast(std::move(fresh[i]));
-  if (successor_ == cfg_.self || (park_idle && cfg_.token_hold > duration::zero())) {
+  if (successor_ == cfg_.self || hold_until) {
     // A ring of one passes the token to itself: park it, and visit again at once while there
-    // is work left, or on the next submit when idle. A larger idle ring parks it for
-    // token_hold, then passes it on whatever happened meanwhile.
+    // is work left, or on the next submit when idle. A larger ring keeps it until the hold or
+    // the linger is over (or a submit wakes it), then passes it on.
     parked_ = std::move(t);
     if (successor_ != cfg_.self)
-      park_until_ = now + cfg_.token_hold;
+      park_until_ = hold_until;
     else if (!park_idle)
       park_until_ = now;
   } else {
@@ -281,8 +302,9 @@ void ring::send_token(time_point now) {
 
 void ring::tick(time_point now) {
   if (parked_ && park_until_ && *park_until_ <= now) {
-    // A ring of one may park again; a larger ring's hold is over: the token moves on.
-    visit(std::move(*parked_), now, successor_ == cfg_.self);
+    // A ring of one may park again; a larger ring's hold is over: the token moves on, unless
+    // it lingers and the linger is not over yet.
+    visit(std::move(*parked_), now, successor_ == cfg_.self || linger_until_.has_value());
   }
   if (token_retransmit_at_ && *token_retransmit_at_ <= now) {
     // Totem §3.6: the successor may have lost the token; it drops the copy if it did not.

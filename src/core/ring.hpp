@@ -87,14 +87,19 @@ class ring {
   // One visit of the token (Totem §3.1): answer retransmission requests, broadcast new packets,
   // update aru, rtr and fcc, pass the token on (or park it), then deliver.
   // `may_park`: an idle token may be parked here (false once a hold has expired).
+  // While the token lingers (linger_until_ set), a visit continues the same one: it sends
+  // what was submitted meanwhile within what is left of the visit's windows, and leaves the
+  // stability of SAFE messages alone (the token has not been round).
   void visit(wire::token t, time_point now, bool may_park = true);
   // Packets our send queue would fill (an estimate: packing may do better).
   std::uint32_t queued_packets() const noexcept;
   std::uint32_t answer_retransmissions(wire::token& t, std::uint32_t budget);
   std::vector<util::shared_bytes> broadcast_new(wire::token& t, std::uint32_t allowed);
   void update_aru_and_rtr(wire::token& t);
+  // `park_idle`: a ring of one waits for the next submit. `hold_until`: a larger ring keeps
+  // the token here until then (an idle park or a linger) instead of passing it now.
   void pass_token(wire::token& t, std::vector<util::shared_bytes>& fresh, bool park_idle,
-                  time_point now);
+                  std::optional<time_point> hold_until, time_point now);
   void send_token(time_point now);
   // To every other member (nothing in a ring of one).
   void broadcast(util::shared_bytes bytes);
@@ -135,6 +140,7 @@ class ring {
   std::optional<time_point> token_retransmit_at_;  // armed while the successor may lack it
   std::optional<wire::token> parked_;              // an idle token held here
   std::optional<time_point> park_until_;           // when to pass it on (nullopt: on submit)
+  std::optional<time_point> linger_until_;         // the visit goes on until then (token_linger)
 };
 
 }  // namespace chorus::core

@@ -21,15 +21,16 @@ struct stats {
   // ordering
   std::uint64_t tokens_received = 0;
   std::uint64_t tokens_retransmitted = 0;
+  std::uint64_t token_lingers = 0;          // visits a lone sender extended (token_linger)
   std::uint64_t packets_sent = 0;           // new data packets this node originated
   std::uint64_t packets_retransmitted = 0;  // answers to retransmission requests
   std::uint64_t retransmit_requests = 0;    // seqs this node added to tokens
   // messages
   std::uint64_t messages_submitted = 0;
-  std::uint64_t messages_refused = 0;       // submit() refused: too large or queue full
+  std::uint64_t messages_refused = 0;  // submit() refused: too large or queue full
   std::uint64_t messages_delivered = 0;
   std::uint64_t bytes_delivered = 0;
-  std::uint64_t reassembly_errors = 0;      // fragments that did not continue a message
+  std::uint64_t reassembly_errors = 0;  // fragments that did not continue a message
 };
 
 }  // namespace chorus::core

@@ -10,7 +10,8 @@
 //
 // Commands (key=value arguments; `*` for any node):
 //   nodes N [packet_bytes= window_global= window_personal= window_accelerated=
-//            outstanding_max= token_retransmit_us= token_hold_us= delay_us= membership=1
+//            outstanding_max= token_retransmit_us= token_hold_us= token_linger_us=
+//            delay_us= membership=1
 //            token_timeout_us= join_timeout_us= consensus_timeout_us= merge_detect_us=]
 //                          builds the ring 1..N (first command of every script); membership=1
 //                          runs the membership protocol and the EVS checker
@@ -195,6 +196,7 @@ class world {
     auto us = [&](const char* k, duration& field) {
       if (a.count(k)) field = std::chrono::microseconds(std::stoul(a[k]));
     };
+    us("token_linger_us", c.token_linger);
     us("token_timeout_us", c.token_timeout);
     us("join_timeout_us", c.join_timeout);
     us("consensus_timeout_us", c.consensus_timeout);
