@@ -9,6 +9,8 @@ build/bench/daemon_bench (the client side, one process, one thread per connectio
     back to back and sporadic (1 ms between messages, so each finds the ring idle);
   - daemon CPU per delivered message (user+system time of all daemons over the run, divided by
     the messages sent) and each daemon's peak RSS;
+  - the same latencies through 3 daemons with the latency profile (TokenLinger, BusyPoll: see
+    docs/configuration.md "Latency") side by side with the defaults, with the daemons' CPU use;
   - memory with a client that stops reading: RSS before and after a 1 KB flood, and whether the
     daemon cut the reader off (it must, at MaxSessionMessages).
 The baseline column is the same run through a single daemon (no ring hops), measured in the
@@ -33,13 +35,14 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Daemons:
-    def __init__(self, build, n):
+    def __init__(self, build, n, options=()):
         self.dir = tempfile.mkdtemp(prefix="chorus-bench.")
         base = 30000 + random.randrange(0, 2000) * 10
         self.ports = [base + 10 * i for i in range(n)]
         lines = [f"Spread_Segment 127.0.0.255:{self.ports[0]} {{"]
         lines += [f"    d{i + 1} 127.0.0.{i + 1}:{p}" for i, p in enumerate(self.ports)]
         lines += ["}", f"RuntimeDir = {self.dir}/run-%n", f"UnixSocketDir = {self.dir}"]
+        lines += list(options)
         conf = os.path.join(self.dir, "spread.conf")
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -123,6 +126,29 @@ def measure(build, n, service, size, count, rounds):
         d.stop()
 
 
+# The latency profile: a lone sender keeps the token 100 µs after its visit, and the daemons
+# poll 1 ms after each event before they sleep (docs/configuration.md, "Latency").
+LATENCY_PROFILE = ("TokenLinger = 100", "BusyPoll = 1000")
+
+
+def measure_latency(build, service, size, rounds, options):
+    d = Daemons(build, 3, options)
+    try:
+        cpu0 = d.cpu_seconds()
+        t0 = time.monotonic()
+        lat = run_client(build, d, "--mode", "latency", "--service", service,
+                         "--size", str(size), "--count", str(rounds))
+        cpu = (d.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+        sporadic = run_client(build, d, "--mode", "latency", "--service", service,
+                              "--size", str(size), "--count", str(max(rounds // 5, 50)),
+                              "--gap-us", "1000")
+        return {"p50": float(lat["p50_us"]), "p99": float(lat["p99_us"]),
+                "sp50": float(sporadic["p50_us"]), "sp99": float(sporadic["p99_us"]),
+                "cpus": cpu}
+    finally:
+        d.stop()
+
+
 def slow_reader(build, count):
     d = Daemons(build, 3)
     try:
@@ -168,6 +194,18 @@ def main():
                   f"{r3['p99']:>7.1f} {r3['sp50']:>8.1f}/{r3['sp99']:<7.1f} "
                   f"{r3['cpu_us']:>10.2f} {r3['rss_mib']:>7.1f} | "
                   f"{r1['msgs']:>14.0f} {r1['p50']:>7.1f}", flush=True)
+    print(f"latency profile ({', '.join(LATENCY_PROFILE)}), 3 daemons, side by side with the "
+          "defaults (CPUs: the daemons' CPU time over the back-to-back run, in CPUs)")
+    print(f"{'service':<7} {'size':>6} | {'default p50/p99':>16} {'sporadic':>14} {'CPUs':>5} | "
+          f"{'profile p50/p99':>16} {'sporadic':>14} {'CPUs':>5}")
+    for service in ("agreed", "safe"):
+        for size in (100, 1000, 10000):
+            d = measure_latency(a.build, service, size, rounds, ())
+            p = measure_latency(a.build, service, size, rounds, LATENCY_PROFILE)
+            print(f"{service:<7} {size:>6} | {d['p50']:>7.1f}/{d['p99']:<8.1f} "
+                  f"{d['sp50']:>6.1f}/{d['sp99']:<7.1f} {d['cpus']:>5.2f} | "
+                  f"{p['p50']:>7.1f}/{p['p99']:<8.1f} {p['sp50']:>6.1f}/{p['sp99']:<7.1f} "
+                  f"{p['cpus']:>5.2f}", flush=True)
     print("goals (issue 4): ≥ 150,000 msg/s for 1 KB AGREED with 3 daemons; p50 ≤ 30 µs AGREED, "
           "≤ 50 µs SAFE (Spread 5.0.1 here: 25-40 k msg/s, 55 µs, 103 µs)")
     count = int(200000 * scale)

@@ -280,11 +280,22 @@ constexpr std::array<string_option, 6> string_options{{
     {"accesscontrolpolicy", &file_config::access_control_policy},
 }};
 
+// Numbers that only change this daemon's behaviour (not part of the configuration hash).
+struct local_number_option {
+  std::string_view key;
+  std::uint32_t file_config::*field;
+  std::uint32_t lo, hi;
+};
+constexpr std::array<local_number_option, 3> local_number_options{{
+    {"maxsessionmessages", &file_config::max_session_messages, 1, 1000000},
+    {"tokenlinger", &file_config::token_linger_us, 0, token_linger_us_max},
+    {"busypoll", &file_config::busy_poll_us, 0, busy_poll_us_max},
+}};
+
 // Options with a parser of their own (parser::set_special, parse_debug_flags, parse_switch).
-constexpr std::array<std::string_view, 9> special_options{
-    "maxsessionmessages", "eventpriority",      "socketportreuse",
-    "activeipversion",    "allowedauthmethods", "requiredauthmethods",
-    "debugflags",         "eventtimestamp",     "eventprecisetimestamp"};
+constexpr std::array<std::string_view, 8> special_options{
+    "eventpriority",       "socketportreuse", "activeipversion", "allowedauthmethods",
+    "requiredauthmethods", "debugflags",      "eventtimestamp",  "eventprecisetimestamp"};
 
 constexpr std::array<std::string_view, 6> priorities{"pDEBUG", "INFO",     "WARNING",
                                                      "ERROR",  "CRITICAL", "FATAL"};
@@ -305,8 +316,9 @@ const T* find_key(const std::array<T, N>& table, std::string_view key) {
 }
 
 bool known_option(std::string_view key) {
-  return find_key(number_options, key) || find_key(tristate_options, key) ||
-         find_key(flag_options, key) || find_key(string_options, key) ||
+  return find_key(number_options, key) || find_key(local_number_options, key) ||
+         find_key(tristate_options, key) || find_key(flag_options, key) ||
+         find_key(string_options, key) ||
          std::find(special_options.begin(), special_options.end(), key) != special_options.end();
 }
 
@@ -736,6 +748,12 @@ status parser::set_option(std::string_view key, const token& name, const token& 
     cfg_.*(o->field) = *n;
     return {};
   }
+  if (const auto* o = find_key(local_number_options, key)) {
+    auto n = number(name, value, o->lo, o->hi);
+    if (!n) return n.error();
+    cfg_.*(o->field) = *n;
+    return {};
+  }
   if (const auto* o = find_key(tristate_options, key)) {
     auto b = boolean(name, value);
     if (!b) return b.error();
@@ -757,12 +775,6 @@ status parser::set_option(std::string_view key, const token& name, const token& 
 }
 
 status parser::set_special(std::string_view key, const token& name, const token& value) {
-  if (key == "maxsessionmessages") {
-    auto n = number(name, value, 1, 1000000);
-    if (!n) return n.error();
-    cfg_.max_session_messages = *n;
-    return {};
-  }
   if (key == "eventpriority") return set_choice(cfg_.event_priority, name, value, priorities);
   if (key == "socketportreuse") return set_choice(cfg_.socket_port_reuse, name, value, tristates);
   if (key == "activeipversion") {

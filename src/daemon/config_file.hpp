@@ -31,6 +31,9 @@ inline constexpr std::size_t daemons_max = 128;           // in all segments tog
 inline constexpr std::size_t segments_max = 16;
 inline constexpr std::size_t interfaces_max = 16;               // entries of one daemon's stanza
 inline constexpr std::size_t config_file_bytes_max = 1u << 20;  // load_config refuses larger
+// TokenLinger stays below the token's 5 ms retransmission time (core::config::token_linger).
+inline constexpr std::uint32_t token_linger_us_max = 4000;
+inline constexpr std::uint32_t busy_poll_us_max = 1000000;
 
 // One line of a daemon's interface stanza `{ [D|C|M] addr ... }`.
 struct interface_entry {
@@ -65,7 +68,10 @@ struct file_config {
   std::string source;  // the file name used in messages ("<embedded default>" for the default)
   std::vector<segment> segments;  // 1..segments_max, holding 1..daemons_max daemons in all
 
-  std::uint32_t max_session_messages = 1000;                                 // 1..1000000
+  std::uint32_t max_session_messages = 1000;  // 1..1000000
+  // Chorus, local to this daemon (docs/configuration.md "Latency"), microseconds:
+  std::uint32_t token_linger_us = 0;  // `TokenLinger`, 0..token_linger_us_max (core::config)
+  std::uint32_t busy_poll_us = 0;     // `BusyPoll`, 0..busy_poll_us_max: spin this long when idle
   std::optional<std::uint32_t> window, personal_window, accelerated_window;  // packets, 1..65535
   std::optional<bool> accelerated_ring, wide_area_network;
   // Milliseconds, 1..600000. Any subset may be given (Spread wants all or none).

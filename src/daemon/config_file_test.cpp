@@ -46,6 +46,8 @@ TEST(ConfigFile, MinimalFile) {
   EXPECT_EQ(c.source, "spread.conf");
   // Every option keeps its default.
   EXPECT_EQ(c.max_session_messages, 1000u);
+  EXPECT_EQ(c.token_linger_us, 0u);
+  EXPECT_EQ(c.busy_poll_us, 0u);
   EXPECT_FALSE(c.window.has_value());
   EXPECT_FALSE(c.token_timeout_ms.has_value());
   EXPECT_EQ(c.event_priority, "INFO");
@@ -76,6 +78,8 @@ EventPreciseTimeStamp
 DangerousMonitor = true
 SocketPortReuse = on
 MaxSessionMessages = 5000
+TokenLinger = 100
+BusyPoll = 250
 RuntimeDir = /var/run/chorus-%n
 UnixSocketDir = /run/chorus
 DaemonUser = spread
@@ -144,6 +148,8 @@ TEST(ConfigFile, SampleWithEveryOption) {
   EXPECT_TRUE(c.dangerous_monitor);
   EXPECT_EQ(c.socket_port_reuse, "ON");
   EXPECT_EQ(c.max_session_messages, 5000u);
+  EXPECT_EQ(c.token_linger_us, 100u);
+  EXPECT_EQ(c.busy_poll_us, 250u);
   EXPECT_EQ(c.runtime_dir, "/var/run/chorus-%n");
   EXPECT_EQ(c.unix_socket_dir, "/run/chorus");
   EXPECT_EQ(c.daemon_user, "spread");
@@ -265,6 +271,9 @@ const error_case error_cases[] = {
     {S "GatherTimeout = 0", 2, "out of range 1..600000"},
     {S "MaxSessionMessages = 0", 2, "out of range 1..1000000"},
     {S "MaxSessionMessages = 1000001", 2, "out of range 1..1000000"},
+    {S "TokenLinger = 4001", 2, "TokenLinger = '4001' is out of range 0..4000"},
+    {S "BusyPoll = 1000001", 2, "BusyPoll = '1000001' is out of range 0..1000000"},
+    {S "BusyPoll = -5", 2, "bad number '-5' for BusyPoll"},
     {S "Window 5", 2, "'=' expected after Window"},
     {S "Window =", 2, "a value is expected after 'Window ='"},
     {S "Window = }", 2, "a value is expected"},
@@ -446,7 +455,8 @@ TEST(ConfigFile, HashIgnoresLayoutCommentsAndLocalOptions) {
   EXPECT_EQ(h, hash_of("# the same ring, written differently\n"
                        "spread_segment 127.0.0.255 {d1 127.0.0.1 ; d2 127.0.0.2:4813\n"
                        "  d3 127.0.0.3:4823 # third\n}\n"
-                       "EventLogFile = /var/log/x   DebugFlags = { ALL }  UnixSocketDir = /run"));
+                       "EventLogFile = /var/log/x   DebugFlags = { ALL }  UnixSocketDir = /run\n"
+                       "TokenLinger = 50 BusyPoll = 100 MaxSessionMessages = 7"));
 }
 
 TEST(ConfigFile, HashChangesWithWhatDaemonsMustAgreeOn) {

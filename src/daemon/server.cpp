@@ -77,6 +77,7 @@ core::config core_config(const file_config& conf, std::size_t self, std::uint32_
   if (conf.gather_timeout_ms) c.consensus_timeout = ms(*conf.gather_timeout_ms);
   c.token_hold = token_hold;
   c.park_after_idle_visits = 16;
+  c.token_linger = std::chrono::microseconds(conf.token_linger_us);
   // Loopback has no MTU to respect: big datagrams carry many client messages per system call.
   bool loopback = std::all_of(all.begin(), all.end(),
                               [](const daemon_entry* d) { return d->address.starts_with("127."); });
@@ -411,12 +412,17 @@ void server::pump() {
     core::output out = node_->take_output();
     bool events = !out.events.empty();
     auto deadline = out.deadline;
-    act(std::move(out));
+    act(out);
     auto g = groups_.take_output();
     for (auto& m : g.messages) {
       auto it = sessions_.find(m.to.value);
       if (it != sessions_.end()) it->second->deliver(std::move(m.bytes));
     }
+    // Local clients first: a message this daemon just ordered reaches its sender before the
+    // system calls that carry it to the other daemons (on loopback each datagram sent also
+    // costs its receiver's kernel work). Either order gives the same guarantees: delivery
+    // never waits for the network, except SAFE delivery, which the ring holds back itself.
+    transport_->send(out.packets);
     for (auto& p : g.submit) submit_internal(core::service::agreed, std::move(p));
     while (!backlog_.empty()) {
       auto& [svc, payload] = backlog_.front();
@@ -442,8 +448,7 @@ void server::pump() {
   }
 }
 
-void server::act(core::output out) {
-  transport_->send(out.packets);
+void server::act(const core::output& out) {
   for (const auto& e : out.events) {
     if (const auto* c = std::get_if<core::configuration>(&e)) {
       log_configuration(*c);
@@ -568,7 +573,7 @@ void server::status_transport(json_writer& w) const {
 
 void server::status_ring(json_writer& w) const {
   static constexpr const char* roles[] = {"operational", "gather", "commit", "recovery"};
-  static_assert(sizeof(core::stats) == 19 * sizeof(std::uint64_t),
+  static_assert(sizeof(core::stats) == 20 * sizeof(std::uint64_t),
                 "a core::stats counter is missing from the status");
   w.key("ring");
   if (!node_) {
@@ -593,6 +598,7 @@ void server::status_ring(json_writer& w) const {
   w.field("dropped_unsupported", s.dropped_unsupported);
   w.field("tokens_received", s.tokens_received);
   w.field("tokens_retransmitted", s.tokens_retransmitted);
+  w.field("token_lingers", s.token_lingers);
   w.field("packets_sent", s.packets_sent).field("packets_retransmitted", s.packets_retransmitted);
   w.field("retransmit_requests", s.retransmit_requests);
   w.field("messages_submitted", s.messages_submitted);

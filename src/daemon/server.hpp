@@ -3,9 +3,10 @@
 // to the other daemons and the client sessions (TCP and the Unix socket).
 //
 // Every input (a batch of datagrams, a client's requests, a timer) ends in pump(): the node's
-// output is acted on in the order output.hpp documents (send packets, hand events to the groups
-// layer, arm the timer), and the groups layer's output goes to the sessions and back into the
-// ring, until nothing is left to do.
+// events go to the groups layer, whose messages go to the local sessions, then the node's
+// packets go to the network (in their order), the groups layer's requests go back into the
+// ring and the timer is armed, until nothing is left to do. Local sessions come before the
+// network so that a message's sender has it sooner; the guarantees do not depend on it.
 //
 // A control socket (<RuntimeDir>/control, daemon/control.hpp) answers an operator tool's status
 // requests from the same loop.
@@ -97,7 +98,8 @@ class server : public session_host, public control_host {
   void add_session(asio::generic::stream_protocol::socket socket, std::string peer);
   void request_pump();
   void pump();
-  void act(core::output out);
+  // Hands the node's events to the groups layer (pump() sends the packets after).
+  void act(const core::output& out);
   void log_configuration(const core::configuration& c) const;
   void submit_internal(core::service svc, util::shared_bytes payload);
   void arm_timer(std::optional<core::time_point> deadline);

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -71,10 +72,11 @@ class Cluster:
     """n daemons d1..dn; index i is 1-based everywhere (d<i>, 127.0.0.<i>)."""
 
     def __init__(self, n: int, base_port: int | None = None,
-                 tmpdir: str | os.PathLike | None = None):
+                 tmpdir: str | os.PathLike | None = None, options: tuple[str, ...] = ()):
         if not 1 <= n <= 9:
             raise ValueError("1..9 daemons")
         self.n = n
+        self.options = options  # extra spread.conf lines, e.g. "TokenLinger = 100"
         self.binary = Path(os.environ.get("CHORUSD") or DEFAULT_CHORUSD)
         self._own_tmp = tmpdir is None
         self.tmp = Path(tempfile.mkdtemp(prefix="chorus-it-")) if tmpdir is None else Path(tmpdir)
@@ -122,7 +124,8 @@ class Cluster:
     def _conf_text(self) -> str:
         lines = [f"Spread_Segment 127.0.0.255:{self.ports[1]} {{"]
         lines += [f"    {self.name(i)} {self.tcp(i)[0]}:{p}" for i, p in self.ports.items()]
-        lines += ["}", f"RuntimeDir = {self.tmp}/run-%n", f"UnixSocketDir = {self.tmp}", ""]
+        lines += ["}", f"RuntimeDir = {self.tmp}/run-%n", f"UnixSocketDir = {self.tmp}"]
+        lines += [*self.options, ""]
         return "\n".join(lines)
 
     # ---- addresses ----
@@ -141,6 +144,17 @@ class Cluster:
     def control_path(self, i: int) -> str:
         """d<i>'s control socket."""
         return str(self.runtime_dir(i) / "control")
+
+    def status(self, i: int, timeout: float = 5.0) -> dict:
+        """d<i>'s status document (docs/daemon.md "Control socket")."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.control_path(i))
+            s.sendall(b"status\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        return json.loads(data)
 
     def tcp(self, i: int) -> tuple[str, int]:
         return (f"127.0.0.{i}", self.ports[i])
@@ -329,11 +343,12 @@ class ClusterTestCase(unittest.TestCase):
 
     cluster: Cluster
     daemons = 1
+    options: tuple[str, ...] = ()  # extra spread.conf lines for every daemon
 
     @classmethod
     def make_cluster(cls) -> Cluster:
         """The cluster the class's tests share (a subclass may place it elsewhere)."""
-        return Cluster(cls.daemons)
+        return Cluster(cls.daemons, options=cls.options)
 
     @classmethod
     def setUpClass(cls) -> None:

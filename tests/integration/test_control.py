@@ -37,7 +37,8 @@ REQUEST_BYTES_MAX = 256
 CORE_STATS = [
     "packets_received", "dropped_malformed", "dropped_conf_hash", "dropped_foreign_ring",
     "dropped_not_member", "dropped_duplicate", "dropped_beyond_window", "dropped_stale_token",
-    "dropped_unsupported", "tokens_received", "tokens_retransmitted", "packets_sent",
+    "dropped_unsupported", "tokens_received", "tokens_retransmitted", "token_lingers",
+    "packets_sent",
     "packets_retransmitted", "retransmit_requests", "messages_submitted", "messages_refused",
     "messages_delivered", "bytes_delivered", "reassembly_errors"]
 TRANSPORT_STATS = [

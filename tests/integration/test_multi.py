@@ -229,6 +229,24 @@ class ThreeDaemons(MultiDaemonTestCase):
         self.exchange(g, b2, everyone)
 
 
+class ThreeDaemonsLatencyProfile(ThreeDaemons):
+    """Every ThreeDaemons test again with the latency settings (docs/configuration.md
+    "Latency"): a lone sender keeps the token after its visit and the daemons busy-poll. The
+    guarantees must not change; the ring's counters show the linger was used."""
+    options = ("TokenLinger = 200", "BusyPoll = 2000")
+
+    def test_a_lone_sender_lingers(self):
+        s1, r2 = self.clients([(1, "s"), (2, "r")])
+        g = random_name("g")
+        self.join_all(g, [s1, r2])
+        for k in range(20):  # each sent when the previous one came back: one outstanding
+            s1.multicast(sp.AGREED_MESS, g, struct.pack("<I", k))
+            self.assertEqual(s1.receive(VIEW_TIMEOUT_S).data, struct.pack("<I", k))
+        for k in range(20):
+            self.assertEqual(r2.receive(VIEW_TIMEOUT_S).data, struct.pack("<I", k))
+        self.assertGreater(self.cluster.status(1)["ring"]["token_lingers"], 0)
+
+
 class FiveDaemons(MultiDaemonTestCase):
     daemons = 5
 

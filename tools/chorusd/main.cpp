@@ -12,8 +12,10 @@
 #include <asio.hpp>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "daemon/config_file.hpp"
+#include "daemon/event_loop.hpp"
 #include "daemon/server.hpp"
 
 namespace {
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
       "/tmp/chorus-<name>/control, mode 0600); the daemon answers one line of JSON."};
   std::string file, name, log_level;
   std::string spread_log;
+  std::optional<std::uint32_t> busy_poll_us;
   app.add_option("-c,--config", file,
                  "configuration file (spread.conf syntax); default: ./spread.conf, "
                  "/etc/chorus/spread.conf, /etc/spread.conf, else one daemon on 127.0.0.1:4803");
@@ -80,6 +83,11 @@ int main(int argc, char** argv) {
                  "is local)");
   app.add_option("--log-level", log_level,
                  "debug, info, warning, error (default: EventPriority from the file, else info)");
+  app.add_option("--busy-poll", busy_poll_us,
+                 "after each event, keep polling this many microseconds before sleeping "
+                 "(0-1000000; default: BusyPoll from the file, else 0). Lower latency on hosts "
+                 "whose idle CPUs are slow to wake, at the cost of up to one CPU while polling")
+      ->check(CLI::Range(0u, daemon::busy_poll_us_max));
   app.add_option("-l", spread_log, "accepted for Spread compatibility (y|n); ignored");
   app.add_flag_callback(
       "-V,--version",
@@ -132,6 +140,10 @@ int main(int argc, char** argv) {
   opt.source = source;
   opt.daemon_name = (*self)->name;
   opt.limits.queue_messages_max = opt.conf.max_session_messages;
+  auto busy_poll = std::chrono::microseconds(busy_poll_us.value_or(opt.conf.busy_poll_us));
+  if (busy_poll.count() > 0) {
+    spdlog::info("busy polling: {} µs after each event before sleeping", busy_poll.count());
+  }
   spdlog::info("configuration from {}", source);
   auto srv = daemon::server::create(io, std::move(opt));
   if (!srv) {
@@ -140,7 +152,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*srv)->start();
-  io.run();
+  daemon::run_event_loop(io, busy_poll);
   spdlog::info("stopped");
   return 0;
 }

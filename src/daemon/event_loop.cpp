@@ -1,0 +1,27 @@
+// event_loop.cpp — see event_loop.hpp.
+#include "daemon/event_loop.hpp"
+
+#include <sched.h>
+
+namespace chorus::daemon {
+
+void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll) {
+  if (busy_poll <= std::chrono::microseconds::zero()) {
+    io.run();
+    return;
+  }
+  using clock = std::chrono::steady_clock;
+  auto last_work = clock::now();
+  while (!io.stopped()) {
+    if (io.poll() > 0) {
+      last_work = clock::now();
+    } else if (clock::now() - last_work >= busy_poll) {
+      io.run_one();  // sleeps until something is ready
+      last_work = clock::now();
+    } else {
+      ::sched_yield();  // whoever else is runnable on this CPU goes first
+    }
+  }
+}
+
+}  // namespace chorus::daemon
