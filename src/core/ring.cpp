@@ -184,11 +184,13 @@ void ring::visit(wire::token t, time_point now, bool may_park) {
                       last_safe_stored_ <= safe_upto_ && (!continuing || now < *linger_until_);
   if (!linger) {
     linger_until_.reset();
-  } else if (!continuing) {
-    linger_until_ = now + cfg_.token_linger;
-    ++stats_.token_lingers;
+  } else {
+    if (!continuing) {
+      linger_until_ = now + cfg_.token_linger;
+      ++stats_.token_lingers;
+    }
+    hold_until = linger_until_;
   }
-  if (linger) hold_until = linger_until_;
   pass_token(t, fresh, park, hold_until, now);
 }
 

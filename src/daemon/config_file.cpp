@@ -228,11 +228,15 @@ util::result<std::vector<token>> lex(std::string_view text, std::string_view sou
 constexpr std::uint32_t window_max = 65535;
 constexpr std::uint32_t timeout_ms_max = 600000;
 
-struct number_option {
+// A number in lo..hi; Field is std::optional<std::uint32_t> (hashed ring options) or
+// std::uint32_t (local options with a default).
+template <typename Field>
+struct number_option_of {
   std::string_view key;
-  std::optional<std::uint32_t> file_config::*field;
+  Field file_config::*field;
   std::uint32_t lo, hi;
 };
+using number_option = number_option_of<std::optional<std::uint32_t>>;
 constexpr std::array<number_option, 12> number_options{{
     {"window", &file_config::window, 1, window_max},
     {"personalwindow", &file_config::personal_window, 1, window_max},
@@ -281,12 +285,7 @@ constexpr std::array<string_option, 6> string_options{{
 }};
 
 // Numbers that only change this daemon's behaviour (not part of the configuration hash).
-struct local_number_option {
-  std::string_view key;
-  std::uint32_t file_config::*field;
-  std::uint32_t lo, hi;
-};
-constexpr std::array<local_number_option, 3> local_number_options{{
+constexpr std::array<number_option_of<std::uint32_t>, 3> local_number_options{{
     {"maxsessionmessages", &file_config::max_session_messages, 1, 1000000},
     {"tokenlinger", &file_config::token_linger_us, 0, token_linger_us_max},
     {"busypoll", &file_config::busy_poll_us, 0, busy_poll_us_max},
@@ -742,18 +741,14 @@ status parser::parse_switch(std::string_view key, const token& name) {
 }
 
 status parser::set_option(std::string_view key, const token& name, const token& value) {
-  if (const auto* o = find_key(number_options, key)) {
-    auto n = number(name, value, o->lo, o->hi);
+  auto set_number = [&](const auto& o) -> status {
+    auto n = number(name, value, o.lo, o.hi);
     if (!n) return n.error();
-    cfg_.*(o->field) = *n;
+    cfg_.*(o.field) = *n;
     return {};
-  }
-  if (const auto* o = find_key(local_number_options, key)) {
-    auto n = number(name, value, o->lo, o->hi);
-    if (!n) return n.error();
-    cfg_.*(o->field) = *n;
-    return {};
-  }
+  };
+  if (const auto* o = find_key(number_options, key)) return set_number(*o);
+  if (const auto* o = find_key(local_number_options, key)) return set_number(*o);
   if (const auto* o = find_key(tristate_options, key)) {
     auto b = boolean(name, value);
     if (!b) return b.error();
