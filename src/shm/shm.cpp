@@ -10,10 +10,11 @@
 #include <bit>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -45,17 +46,28 @@ void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected, clock:
 
 namespace {
 
+// Field 22 of /proc/<pid>/stat, or 0. Read with read(2): a process that exits while we read
+// makes the read fail with ESRCH (an ifstream then threw out of a liveness check).
 std::uint64_t start_time_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string f;
-  for (int i = 3; i <= 22 && fields >> f; ++i) {
-    if (i == 22) return std::stoull(f);
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n <= 0) return 0;
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  std::size_t pos = text.rfind(')');  // the command name may hold spaces and parentheses
+  if (pos == std::string_view::npos) return 0;
+  for (int field = 2; field < 22; ++field) {  // field 2 ends at ')'; skip to the start of 22
+    pos = text.find(' ', pos);
+    if (pos == std::string_view::npos) return 0;
+    ++pos;
   }
-  return 0;
+  std::uint64_t v = 0;
+  auto r = std::from_chars(text.data() + pos, text.data() + text.size(), v);
+  return r.ec == std::errc{} ? v : 0;
 }
 
 bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
@@ -704,9 +716,9 @@ result<void> region::remove(const std::string& name) {
 
 std::vector<region_info> region::list() {
   std::vector<region_info> out;
-  DIR* d = ::opendir("/dev/shm");
-  if (d == nullptr) return out;
-  while (auto* e = ::readdir(d)) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir("/dev/shm"), ::closedir);
+  if (!dir) return out;
+  while (auto* e = ::readdir(dir.get())) {
     std::string file = e->d_name;
     if (file.rfind("chorus.", 0) != 0) continue;
     region_info info;
@@ -742,7 +754,6 @@ std::vector<region_info> region::list() {
     if (fd >= 0) ::close(fd);
     out.push_back(std::move(info));
   }
-  ::closedir(d);
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
   return out;
 }
