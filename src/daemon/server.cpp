@@ -414,15 +414,20 @@ void server::pump() {
     auto deadline = out.deadline;
     act(out);
     auto g = groups_.take_output();
+    // Either order of sending and delivering gives the same guarantees (delivery never waits
+    // for the network, except SAFE delivery, which the ring holds back itself); the order is
+    // about who waits. A message of this daemon's own reaches its sender before the system
+    // calls that carry it to the other daemons (each datagram costs a few microseconds on
+    // loopback). Otherwise the packets go first: the token and what it carries are the ring's
+    // critical path, and every daemon delaying it for its clients' writes would add up over a
+    // rotation (SAFE messages wait for one).
+    const bool own_first = delivers_own(out);
+    if (!own_first) transport_->send(out.packets);
     for (auto& m : g.messages) {
       auto it = sessions_.find(m.to.value);
       if (it != sessions_.end()) it->second->deliver(std::move(m.bytes));
     }
-    // Local clients first: a message this daemon just ordered reaches its sender before the
-    // system calls that carry it to the other daemons (on loopback each datagram sent also
-    // costs its receiver's kernel work). Either order gives the same guarantees: delivery
-    // never waits for the network, except SAFE delivery, which the ring holds back itself.
-    transport_->send(out.packets);
+    if (own_first) transport_->send(out.packets);
     for (auto& p : g.submit) submit_internal(core::service::agreed, std::move(p));
     while (!backlog_.empty()) {
       auto& [svc, payload] = backlog_.front();
@@ -446,6 +451,13 @@ void server::pump() {
       if (auto s = w.lock()) s->resume_reading();
     }
   }
+}
+
+bool server::delivers_own(const core::output& out) const {
+  return std::any_of(out.events.begin(), out.events.end(), [this](const core::event& e) {
+    const auto* d = std::get_if<core::delivery>(&e);
+    return d != nullptr && d->origin == cfg_.self;
+  });
 }
 
 void server::act(const core::output& out) {

@@ -98,8 +98,10 @@ class server : public session_host, public control_host {
   void add_session(asio::generic::stream_protocol::socket socket, std::string peer);
   void request_pump();
   void pump();
-  // Hands the node's events to the groups layer (pump() sends the packets after).
+  // Hands the node's events to the groups layer (pump() sends the packets and delivers).
   void act(const core::output& out);
+  // Whether `out` delivers a message this daemon ordered for its own clients.
+  bool delivers_own(const core::output& out) const;
   void log_configuration(const core::configuration& c) const;
   void submit_internal(core::service svc, util::shared_bytes payload);
   void arm_timer(std::optional<core::time_point> deadline);
