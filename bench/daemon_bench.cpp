@@ -6,16 +6,20 @@
 //     behind than the daemon's per-session queue allows.
 //   latency: one member sends a message, waits until it comes back, and sends the next (one
 //     message outstanding); prints p50/p99 of that round trip. With --gap-us, it pauses that
-//     long between rounds: sporadic traffic, which finds the ring idle.
+//     long between rounds: sporadic traffic, which finds the ring idle. With --poll-us, every
+//     member polls its socket that long before it blocks (what the client library's
+//     busy_poll does).
 //   floor: what this machine allows, with no daemon at all: the round trip of 100 bytes
 //     between two processes over a Unix socket (a client and its daemon: two wake-ups), and
 //     one rotation of 100 bytes around three processes over UDP on 127.0.0.1 (a token
 //     rotation among three daemons: three wake-ups). AGREED latency cannot beat the first;
-//     SAFE latency cannot beat the sum.
-// Prints one line of `key=value` pairs; bench/daemon_bench.sh turns them into a table.
-// Uses blocking sockets and one thread per connection; the figures are the daemons', the client
-// is kept cheap (large reads, no copies beyond parsing).
+//     SAFE latency cannot beat the sum. Both are measured twice: with processes that block,
+//     and with processes that poll (no wake-ups).
+// Prints one line of `key=value` pairs; bench/daemon_bench.py turns them into a table.
+// Uses blocking sockets (unless --poll-us) and one thread per connection; the figures are the
+// daemons', the client is kept cheap (large reads, no copies beyond parsing).
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -23,6 +27,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -47,6 +52,7 @@ struct conn {
   std::string private_group;
   std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
   std::size_t begin = 0, end = 0;
+  std::int64_t poll_ns = 0;  // > 0: try a non-blocking read this long (yielding) before blocking
 
   void write_all(const void* p, std::size_t n) {
     auto* b = static_cast<const char*>(p);
@@ -65,7 +71,15 @@ struct conn {
         begin = 0;
       }
       if (buf.size() < need) buf.resize(need);
-      ssize_t r = ::read(fd, buf.data() + end, buf.size() - end);
+      ssize_t r = -1;
+      if (poll_ns > 0) {
+        std::int64_t until = now_ns() + poll_ns;
+        while ((r = ::recv(fd, buf.data() + end, buf.size() - end, MSG_DONTWAIT)) < 0 &&
+               errno == EAGAIN && now_ns() < until) {
+          ::sched_yield();
+        }
+      }
+      if (r < 0) r = ::read(fd, buf.data() + end, buf.size() - end);
       if (r <= 0) throw std::runtime_error("connection closed");
       end += std::size_t(r);
     }
@@ -147,6 +161,7 @@ struct options {
   std::size_t window = 800;  // below MaxSessionMessages (1000): no member is ever cut off
   std::size_t stalled = 0;   // extra members that join and never read (slow-reader check)
   std::size_t gap_us = 0;    // latency: pause between rounds (sporadic traffic; 0: back to back)
+  std::size_t poll_us = 0;   // latency: every member polls its socket this long before it blocks
 };
 
 int throughput(const options& o) {
@@ -216,8 +231,10 @@ int throughput(const options& o) {
 int latency(const options& o) {
   std::vector<conn> members;
   for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
-    members.push_back(connect_to(o.endpoints[i], "l" + std::to_string(i)));
+    members.push_back(connect_to(
+        o.endpoints[i], "l" + std::to_string(i) + "-" + std::to_string(::getpid() % 100000)));
     join(members.back(), "bench-lat");
+    members.back().poll_ns = std::int64_t(o.poll_us) * 1000;
   }
   for (auto& m : members) wait_members(m, members.size());
   // The other members read in the background so their queues never fill.
@@ -258,10 +275,20 @@ int latency(const options& o) {
 }
 
 // Echoes 100-byte messages from `in` to `out` until `in` closes; runs in a child process.
-[[noreturn]] void relay(int in, int out, bool datagram, const sockaddr_in* to) {
+// With `spin`, polls `fd` (non-blocking reads, yielding the CPU in between) instead of blocking.
+ssize_t read_some(int fd, void* b, std::size_t n, bool spin) {
+  if (!spin) return ::read(fd, b, n);
+  for (;;) {
+    ssize_t r = ::recv(fd, b, n, MSG_DONTWAIT);
+    if (r >= 0 || errno != EAGAIN) return r;
+    ::sched_yield();
+  }
+}
+
+[[noreturn]] void relay(int in, int out, bool datagram, const sockaddr_in* to, bool spin) {
   char b[100];
   for (;;) {
-    ssize_t r = ::read(in, b, sizeof b);
+    ssize_t r = read_some(in, b, sizeof b, spin);
     if (r <= 0) ::_exit(0);
     if (datagram) {
       ::sendto(out, b, std::size_t(r), 0, reinterpret_cast<const sockaddr*>(to), sizeof *to);
@@ -271,8 +298,13 @@ int latency(const options& o) {
   }
 }
 
-int floor_mode(const options& o) {
-  const std::size_t rounds = o.count;
+struct floor_figures {
+  std::vector<double> unix_us, ring_us;
+};
+
+// One pass of the floor measurement; with `spin`, every process polls instead of blocking.
+floor_figures measure_floor(std::size_t rounds, bool spin) {
+  floor_figures out;
   char b[100] = {};
   // Two processes, a Unix stream socket, one message outstanding.
   int sv[2];
@@ -280,23 +312,23 @@ int floor_mode(const options& o) {
   pid_t echo = ::fork();
   if (echo == 0) {
     ::close(sv[0]);
-    relay(sv[1], sv[1], false, nullptr);
+    relay(sv[1], sv[1], false, nullptr, spin);
   }
   ::close(sv[1]);
   conn c;
   c.fd = sv[0];
-  std::vector<double> unix_us;
   for (std::size_t i = 0; i < rounds + 100; ++i) {
     auto t0 = clock_type::now();
     c.write_all(b, sizeof b);
     std::size_t got = 0;
     while (got < sizeof b) {
-      ssize_t r = ::read(sv[0], b + got, sizeof b - got);
+      ssize_t r = read_some(sv[0], b + got, sizeof b - got, spin);
       if (r <= 0) throw std::runtime_error("echo process died");
       got += std::size_t(r);
     }
     if (i >= 100)
-      unix_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+      out.unix_us.push_back(
+          std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
   }
   ::close(sv[0]);
   ::waitpid(echo, nullptr, 0);
@@ -318,24 +350,34 @@ int floor_mode(const options& o) {
   pid_t relays[2];
   for (int i = 1; i < 3; ++i) {
     relays[i - 1] = ::fork();
-    if (relays[i - 1] == 0) relay(fds[i], fds[i], true, &addrs[(i + 1) % 3]);
+    if (relays[i - 1] == 0) relay(fds[i], fds[i], true, &addrs[(i + 1) % 3], spin);
   }
-  std::vector<double> ring_us;
   for (std::size_t i = 0; i < rounds + 100; ++i) {
     auto t0 = clock_type::now();
     ::sendto(fds[0], b, sizeof b, 0, reinterpret_cast<sockaddr*>(&addrs[1]), sizeof addrs[1]);
-    if (::read(fds[0], b, sizeof b) <= 0) throw std::runtime_error("relay process died");
+    if (read_some(fds[0], b, sizeof b, spin) <= 0) throw std::runtime_error("relay process died");
     if (i >= 100)
-      ring_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+      out.ring_us.push_back(
+          std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
   }
   for (pid_t r : relays) ::kill(r, SIGTERM);
   for (pid_t r : relays) ::waitpid(r, nullptr, 0);
   for (int fd : fds) ::close(fd);
+  return out;
+}
+
+int floor_mode(const options& o) {
+  auto blocking = measure_floor(o.count, false);
+  auto polling = measure_floor(o.count, true);
   std::printf(
       "mode=floor count=%zu unix_round_trip_p50_us=%.1f unix_round_trip_p99_us=%.1f "
-      "udp_rotation3_p50_us=%.1f udp_rotation3_p99_us=%.1f\n",
-      rounds, percentile(unix_us, 0.5), percentile(unix_us, 0.99), percentile(ring_us, 0.5),
-      percentile(ring_us, 0.99));
+      "udp_rotation3_p50_us=%.1f udp_rotation3_p99_us=%.1f "
+      "polling_unix_round_trip_p50_us=%.1f polling_unix_round_trip_p99_us=%.1f "
+      "polling_udp_rotation3_p50_us=%.1f polling_udp_rotation3_p99_us=%.1f\n",
+      o.count, percentile(blocking.unix_us, 0.5), percentile(blocking.unix_us, 0.99),
+      percentile(blocking.ring_us, 0.5), percentile(blocking.ring_us, 0.99),
+      percentile(polling.unix_us, 0.5), percentile(polling.unix_us, 0.99),
+      percentile(polling.ring_us, 0.5), percentile(polling.ring_us, 0.99));
   return 0;
 }
 
@@ -364,13 +406,15 @@ int main(int argc, char** argv) {
       o.stalled = std::stoul(val());
     } else if (a == "--gap-us") {
       o.gap_us = std::stoul(val());
+    } else if (a == "--poll-us") {
+      o.poll_us = std::stoul(val());
     } else if (a == "--window") {
       o.window = std::stoul(val());
     } else {
       std::fprintf(stderr,
                    "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
                    "[--mode throughput|latency|floor] [--service agreed|safe|fifo] [--size BYTES] "
-                   "[--count N] [--window N] [--stalled N] [--gap-us N]\n");
+                   "[--count N] [--window N] [--stalled N] [--gap-us N] [--poll-us N]\n");
       return a == "--help" ? 0 : 2;
     }
   }

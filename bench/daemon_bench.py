@@ -10,16 +10,19 @@ build/bench/daemon_bench (the client side, one process, one thread per connectio
   - daemon CPU per delivered message (user+system time of all daemons over the run, divided by
     the messages sent) and each daemon's peak RSS;
   - the same latencies through 3 daemons with the latency profile (TokenLinger, BusyPoll: see
-    docs/configuration.md "Latency") side by side with the defaults, with the daemons' CPU use;
+    docs/configuration.md "Latency") side by side with the defaults, with the daemons' CPU use,
+    each with blocking clients and with polling clients (every member polls its socket before
+    it sleeps, as the client library's busy_poll does);
   - memory with a client that stops reading: RSS before and after a 1 KB flood, and whether the
     daemon cut the reader off (it must, at MaxSessionMessages).
 The baseline column is the same run through a single daemon (no ring hops), measured in the
 same script; the goals are issue 4's. A first line measures the machine's floor with no daemon
 at all (`daemon_bench --mode floor`): a 100-byte round trip between two processes over a Unix
 socket (what a client-daemon round trip costs in wake-ups alone) and one rotation around three
-processes over UDP (what a token rotation costs). AGREED latency cannot beat the first figure
-and SAFE latency cannot beat their sum; on a virtual machine whose idle CPUs halt, each wake-up
-of an idle CPU costs tens of microseconds, and these two figures show how many. Usage: bench/daemon_bench.py [--build build] [--quick]
+processes over UDP (what a token rotation costs), each with blocking and with polling
+processes. AGREED latency cannot beat the first figure and SAFE latency cannot beat their sum;
+on a virtual machine whose idle CPUs halt, each wake-up of an idle CPU costs tens of
+microseconds, and the difference between the blocking and the polling figures shows how many. Usage: bench/daemon_bench.py [--build build] [--quick]
 """
 
 import argparse
@@ -129,6 +132,9 @@ def measure(build, n, service, size, count, rounds):
 # The latency profile: a lone sender keeps the token 100 µs after its visit, and the daemons
 # poll 1 ms after each event before they sleep (docs/configuration.md, "Latency").
 LATENCY_PROFILE = ("TokenLinger = 100", "BusyPoll = 1000")
+# Polling clients: every member polls its socket this long before it sleeps, as the client
+# library does with connect_options::busy_poll or CHORUS_BUSY_POLL_US.
+CLIENT_POLL_US = 1000
 
 
 def measure_latency(build, service, size, rounds, options):
@@ -142,8 +148,12 @@ def measure_latency(build, service, size, rounds, options):
         sporadic = run_client(build, d, "--mode", "latency", "--service", service,
                               "--size", str(size), "--count", str(max(rounds // 5, 50)),
                               "--gap-us", "1000")
+        polled = run_client(build, d, "--mode", "latency", "--service", service,
+                            "--size", str(size), "--count", str(rounds),
+                            "--poll-us", str(CLIENT_POLL_US))
         return {"p50": float(lat["p50_us"]), "p99": float(lat["p99_us"]),
                 "sp50": float(sporadic["p50_us"]), "sp99": float(sporadic["p99_us"]),
+                "pp50": float(polled["p50_us"]), "pp99": float(polled["p99_us"]),
                 "cpus": cpu}
     finally:
         d.stop()
@@ -179,7 +189,9 @@ def main():
     print(f"machine floor, no daemon: process round trip over a Unix socket p50 "
           f"{float(f['unix_round_trip_p50_us']):.1f} µs (p99 {float(f['unix_round_trip_p99_us']):.1f}), "
           f"rotation around 3 processes over UDP p50 {float(f['udp_rotation3_p50_us']):.1f} µs "
-          f"(p99 {float(f['udp_rotation3_p99_us']):.1f})")
+          f"(p99 {float(f['udp_rotation3_p99_us']):.1f}); the same with polling processes: "
+          f"{float(f['polling_unix_round_trip_p50_us']):.1f} µs and "
+          f"{float(f['polling_udp_rotation3_p50_us']):.1f} µs")
     print("p50/p99: one message outstanding, back to back; sporadic: the same with 1 ms between "
           "messages (the ring is idle when each arrives)")
     print(f"{'service':<7} {'size':>6} | {'msg/s':>9} {'MB/s':>7} {'p50 µs':>7} {'p99 µs':>7} "
@@ -195,17 +207,20 @@ def main():
                   f"{r3['cpu_us']:>10.2f} {r3['rss_mib']:>7.1f} | "
                   f"{r1['msgs']:>14.0f} {r1['p50']:>7.1f}", flush=True)
     print(f"latency profile ({', '.join(LATENCY_PROFILE)}), 3 daemons, side by side with the "
-          "defaults (CPUs: the daemons' CPU time over the back-to-back run, in CPUs)")
-    print(f"{'service':<7} {'size':>6} | {'default p50/p99':>16} {'sporadic':>14} {'CPUs':>5} | "
-          f"{'profile p50/p99':>16} {'sporadic':>14} {'CPUs':>5}")
+          "defaults; back to back with blocking clients and with polling clients (every member "
+          f"polls {CLIENT_POLL_US} µs before it sleeps: busy_poll, CHORUS_BUSY_POLL_US); sporadic "
+          "with blocking clients; CPUs: the daemons' CPU time over the blocking run, in CPUs")
+    print(f"{'service':<7} {'size':>6} | {'default':>8} {'p50/p99':>7} {'polling':>14} "
+          f"{'sporadic':>14} {'CPUs':>5} | {'profile':>8} {'p50/p99':>7} {'polling':>14} "
+          f"{'sporadic':>14} {'CPUs':>5}")
     for service in ("agreed", "safe"):
         for size in (100, 1000, 10000):
-            d = measure_latency(a.build, service, size, rounds, ())
-            p = measure_latency(a.build, service, size, rounds, LATENCY_PROFILE)
-            print(f"{service:<7} {size:>6} | {d['p50']:>7.1f}/{d['p99']:<8.1f} "
-                  f"{d['sp50']:>6.1f}/{d['sp99']:<7.1f} {d['cpus']:>5.2f} | "
-                  f"{p['p50']:>7.1f}/{p['p99']:<8.1f} {p['sp50']:>6.1f}/{p['sp99']:<7.1f} "
-                  f"{p['cpus']:>5.2f}", flush=True)
+            cols = []
+            for options in ((), LATENCY_PROFILE):
+                r = measure_latency(a.build, service, size, rounds, options)
+                cols.append(f"{r['p50']:>7.1f}/{r['p99']:<8.1f} {r['pp50']:>6.1f}/{r['pp99']:<7.1f} "
+                            f"{r['sp50']:>6.1f}/{r['sp99']:<7.1f} {r['cpus']:>5.2f}")
+            print(f"{service:<7} {size:>6} | {cols[0]} | {cols[1]}", flush=True)
     print("goals (issue 4): ≥ 150,000 msg/s for 1 KB AGREED with 3 daemons; p50 ≤ 30 µs AGREED, "
           "≤ 50 µs SAFE (Spread 5.0.1 here: 25-40 k msg/s, 55 µs, 103 µs)")
     count = int(200000 * scale)

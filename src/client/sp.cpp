@@ -6,10 +6,15 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -56,6 +61,25 @@ void install_fork_handlers() {
     pthread_atfork([] { table_mutex.lock(); }, [] { table_mutex.unlock(); },
                    [] { table_mutex.unlock(); });
   });
+}
+
+// CHORUS_BUSY_POLL_US (0–1000000): how long a receive polls before it sleeps, for programs
+// written to Spread's API, which has no place for it (docs/configuration.md, "Latency").
+// Unset: 0. Anything else is refused with a line on stderr, since SP_error cannot say why.
+std::optional<std::chrono::microseconds> busy_poll_from_environment() {
+  const char* v = std::getenv("CHORUS_BUSY_POLL_US");
+  if (v == nullptr || *v == '\0') return std::chrono::microseconds{0};
+  std::int64_t us = -1;
+  const char* end = v + std::strlen(v);
+  auto [p, ec] = std::from_chars(v, end, us);
+  if (ec != std::errc{} || p != end || us < 0 || us > 1000000) {
+    std::fprintf(stderr,
+                 "chorus: CHORUS_BUSY_POLL_US=%s is not a number of microseconds from 0 to "
+                 "1000000; SP_connect refused\n",
+                 v);
+    return std::nullopt;
+  }
+  return std::chrono::microseconds{us};
 }
 
 std::shared_ptr<stream> find(mailbox m) {
@@ -203,6 +227,9 @@ int SP_connect_timeout(const char* spread_name, const char* private_name, int pr
   r.private_name = std::string(bounded(private_name, MAX_PRIVATE_NAME));
   r.membership = group_membership != 0;
   r.priority = priority;
+  auto busy_poll = busy_poll_from_environment();
+  if (!busy_poll) return ILLEGAL_TIME;
+  r.busy_poll = *busy_poll;
   if (time_out.sec != 0 || time_out.usec != 0) {
     r.deadline = chorus::client::clock::now() + std::chrono::seconds(time_out.sec) +
                  std::chrono::microseconds(time_out.usec);

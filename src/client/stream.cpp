@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -165,9 +166,14 @@ result<void> write_all(int fd, const std::byte* p, std::size_t n,
 
 // The deadline holds until the first byte arrives; once a message has started, the rest of it
 // is read whatever the time (the stream would be out of step otherwise). A read is tried
-// before waiting, so a busy stream costs one system call per read.
+// before waiting, so a busy stream costs one system call per read. With `busy_poll`, a read
+// that finds nothing tries again (yielding the CPU in between) for that long, or until the
+// deadline, before it sleeps in poll(2): waking a sleeping thread costs tens of microseconds
+// on some hosts, and a poller pays a CPU for not paying them.
 result<void> read_all(int fd, std::byte* p, std::size_t n,
-                      std::optional<clock::time_point> deadline) {
+                      std::optional<clock::time_point> deadline,
+                      std::chrono::microseconds busy_poll = {}) {
+  std::optional<clock::time_point> poll_until;
   while (n > 0) {
     ssize_t r = ::recv(fd, p, n, 0);
     if (r > 0) {
@@ -179,6 +185,15 @@ result<void> read_all(int fd, std::byte* p, std::size_t n,
     if (r == 0) return fail(connection_closed, "the daemon closed the connection");
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (busy_poll > busy_poll.zero()) {
+        auto now = clock::now();
+        if (!poll_until)
+          poll_until = deadline ? std::min(*deadline, now + busy_poll) : now + busy_poll;
+        if (now < *poll_until) {
+          ::sched_yield();
+          continue;
+        }
+      }
       if (!wait_for(fd, POLLIN, deadline)) return fail(timed_out, "read timed out");
       continue;
     }
@@ -259,8 +274,12 @@ std::uint32_t reject_type(std::span<const std::byte, 4> old_type, bool little_en
   return (v & ~cl::endian_marker) | cl::reject_mess;
 }
 
-stream::stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version)
-    : fd_(fd), private_group_(std::move(private_group)), daemon_version_(version) {}
+stream::stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version,
+               std::chrono::microseconds busy_poll)
+    : fd_(fd),
+      private_group_(std::move(private_group)),
+      daemon_version_(version),
+      busy_poll_(busy_poll) {}
 
 stream::~stream() {
   if (fd_ >= 0) ::close(fd_);
@@ -337,7 +356,7 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
       !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
-  return std::shared_ptr<stream>(new stream(fd, std::move(private_group), version));
+  return std::shared_ptr<stream>(new stream(fd, std::move(private_group), version, r.busy_poll));
 }
 
 result<std::size_t> stream::send(std::uint32_t type, std::span<const std::string_view> groups,
@@ -405,7 +424,7 @@ result<void> stream::read_exact(std::byte* p, std::size_t n,
                                 std::optional<clock::time_point> deadline) {
   if (closed_) return fail(illegal_session, "the connection was closed");
   if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
-  auto f = read_all(fd_, p, n, deadline);
+  auto f = read_all(fd_, p, n, deadline, busy_poll_);
   if (!f && f.error().code != timed_out) failed_ = true;
   if (!f && closed_) return fail(illegal_session, "the connection was closed");
   return f;

@@ -70,6 +70,9 @@ struct connect_request {
   bool membership = true;
   int priority = 0;
   std::optional<clock::time_point> deadline;  // none: wait as long as connect() does
+  // A receive that finds nothing polls the socket this long (yielding the CPU between tries)
+  // before it sleeps; 0: it sleeps at once.
+  std::chrono::microseconds busy_poll{0};
 };
 
 class stream {
@@ -119,12 +122,14 @@ class stream {
   bool closed() const noexcept { return closed_; }
 
  private:
-  stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version);
+  stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version,
+         std::chrono::microseconds busy_poll);
   result<void> read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline);
 
   int fd_;
   std::string private_group_;
   std::array<std::uint8_t, 3> daemon_version_;
+  std::chrono::microseconds busy_poll_;
   std::mutex send_mutex_;
   std::mutex receive_mutex_;
   std::optional<wire::client::header> saved_;

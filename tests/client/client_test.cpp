@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daemons.hpp"
@@ -123,6 +125,53 @@ TEST_F(ClientTest, ReceiveTimesOutAndPollSaysNothingWaits) {
   // The connection still works afterwards.
   ASSERT_TRUE(a.join("afteridle"));
   EXPECT_TRUE(next(a).is_regular_membership());
+}
+
+// A polling receiver gets everything in order, whether a message comes while it polls or after
+// it has gone to sleep; a receive deadline shorter than the poll still holds; and a receiver
+// polling in one thread is ended by a disconnect in another.
+TEST_F(ClientTest, BusyPollingReceivesInOrderAndKeepsDeadlines) {
+  auto a =
+      chorus::connection::connect({.endpoint = d_->endpoint(1), .name = "poller", .busy_poll = 1s});
+  ASSERT_TRUE(a) << a.error().message;
+  auto b = chorus::connection::connect(
+      {.endpoint = d_->endpoint(1), .name = "napper", .busy_poll = 1ms});
+  ASSERT_TRUE(b) << b.error().message;
+  auto sender = connect(*d_, 1, "bpsend");
+  for (auto* c : {&*a, &*b}) {
+    ASSERT_TRUE(c->join("bpg"));
+    EXPECT_TRUE(next(*c).is_regular_membership());
+  }
+  EXPECT_TRUE(next(*a).is_regular_membership());  // napper joined
+  std::thread t([&] {
+    for (int i = 0; i < 50; ++i) {
+      // Sometimes after the napper's 1 ms poll is over: it must wake from its sleep.
+      if (i % 10 == 0) std::this_thread::sleep_for(5ms);
+      ASSERT_TRUE(sender.multicast(chorus::service::agreed, "bpg", std::to_string(i)));
+    }
+  });
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(next(*a).text(), std::to_string(i));
+    EXPECT_EQ(next(*b).text(), std::to_string(i));
+  }
+  t.join();
+  auto start = std::chrono::steady_clock::now();
+  auto m = a->receive(50ms);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, chorus::error::timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms) << "polled past the deadline";
+  std::thread receiver([&] { EXPECT_FALSE(a->receive()); });
+  std::this_thread::sleep_for(50ms);  // the stimulus: it polls first
+  ASSERT_TRUE(a->disconnect());
+  receiver.join();
+  for (auto us : {-1, 1000001}) {
+    auto bad = chorus::connection::connect({.endpoint = d_->endpoint(1),
+                                            .name = "badpoll",
+                                            .busy_poll = std::chrono::microseconds(us)});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, -20);  // ILLEGAL_TIME
+    EXPECT_NE(bad.error().message.find("busy_poll"), std::string::npos);
+  }
 }
 
 TEST_F(ClientTest, ErrorsSayWhatWentWrong) {

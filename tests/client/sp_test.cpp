@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <semaphore>
@@ -461,6 +462,34 @@ TEST_F(SpTest, DisconnectFromAnotherThreadEndsABlockedReceive) {
   open_.clear();
   t.join();
   EXPECT_LT(result.load(), 0);
+}
+
+// CHORUS_BUSY_POLL_US gives Spread programs the C++ API's busy_poll: a polling mailbox works
+// like any other, and a value that is not 0–1000000 refuses the connection.
+TEST_F(SpTest, BusyPollFromTheEnvironment) {
+  struct restore {
+    ~restore() { ::unsetenv("CHORUS_BUSY_POLL_US"); }
+  } r;
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  for (const char* bad : {"abc", "-1", "1000001", "10us"}) {
+    ::setenv("CHORUS_BUSY_POLL_US", bad, 1);
+    EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "bpbad", 0, 1, &m, pg), ILLEGAL_TIME) << bad;
+  }
+  ::setenv("CHORUS_BUSY_POLL_US", "500", 1);
+  mailbox a = connect("bpenv");
+  ::unsetenv("CHORUS_BUSY_POLL_US");
+  mailbox b = connect("bpplain");
+  join(a, "bpeg");
+  ASSERT_EQ(SP_join(b, "bpeg"), 0);
+  for (int i = 0; i < 20; ++i) {
+    std::string text = std::to_string(i);
+    ASSERT_GT(SP_multicast(b, AGREED_MESS, "bpeg", 0, static_cast<int>(text.size()), text.data()),
+              0);
+    auto got = receive_data(a);
+    ASSERT_GT(got.ret, 0);
+    EXPECT_EQ(got.data, text);
+  }
 }
 
 TEST_F(SpTest, ForkThenKillLeavesTheParentsSessionAlone) {

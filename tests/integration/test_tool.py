@@ -75,6 +75,13 @@ class OneDaemon(cluster.ClusterTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.count(" bytes: seq="), 5)
         self.assertRegex(out.stdout, r"--- 5 round trips: min [0-9.]+ +p50 [0-9.]+")
+        polled = chorus("ping", "-s", self.cluster.unix_path(1), "-c", 5, "-i", 0, "-q",
+                        "--busy-poll", 1000)
+        self.assertEqual(polled.returncode, 0, polled.stderr)
+        self.assertRegex(polled.stdout, r"--- 5 round trips: min [0-9.]+ +p50 [0-9.]+")
+        bad = chorus("ping", "-s", self.cluster.unix_path(1), "--busy-poll", 2000000)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--busy-poll", bad.stderr)
 
     def test_user_scripted(self):
         peer = self.client(name="peer")

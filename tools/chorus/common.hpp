@@ -64,9 +64,11 @@ inline std::optional<service> checked_service_and_size(const char* command,
                                                        std::size_t size);
 
 // Connects or prints why not (to stderr) and returns nullopt.
-inline std::optional<connection> connect_or_say(const std::string& endpoint,
-                                                const std::string& name, bool membership = true) {
-  auto c = connection::connect({.endpoint = endpoint, .name = name, .membership = membership});
+inline std::optional<connection> connect_or_say(
+    const std::string& endpoint, const std::string& name, bool membership = true,
+    std::chrono::microseconds busy_poll = std::chrono::microseconds{0}) {
+  auto c = connection::connect(
+      {.endpoint = endpoint, .name = name, .membership = membership, .busy_poll = busy_poll});
   if (!c) {
     std::cerr << "chorus: cannot connect to '" << endpoint_text(endpoint)
               << "': " << c.error().message << " (error " << c.error().code << ")\n";
@@ -147,6 +149,7 @@ struct ping_options {
   std::string endpoint, service = "agreed";
   std::size_t count = 10, size = 64;
   double interval_s = 0.2;
+  std::int64_t busy_poll_us = 0;
   bool quiet = false;
 };
 struct monitor_options {

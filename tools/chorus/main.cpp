@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   ping->add_option("-i,--interval", po.interval_s, "seconds between round trips (default 0.2)");
   ping->add_option("--service", po.service,
                    std::string("service level: ") + service_choices + " (default agreed)");
+  ping->add_option("--busy-poll", po.busy_poll_us,
+                   "poll this many µs for the answer before sleeping, 0-1000000 (default 0; "
+                   "see docs/configuration.md, Latency)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000}));
   ping->add_flag("-q,--quiet", po.quiet, "only the summary");
 
   monitor_options mo;

@@ -11,7 +11,7 @@ namespace chorus::tool {
 int run_ping(const ping_options& o) {
   auto svc = checked_service_and_size("ping", o.service, o.size);
   if (!svc) return 2;
-  auto c = connect_or_say(o.endpoint, "", false);
+  auto c = connect_or_say(o.endpoint, "", false, std::chrono::microseconds(o.busy_poll_us));
   if (!c) return 1;
   std::printf("PING %s through %s: %zu bytes, %s\n", c->private_group().c_str(),
               endpoint_text(o.endpoint).c_str(), o.size, service_name(*svc));
