@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -47,12 +48,28 @@ using clock_type = std::chrono::steady_clock;
 using chorus::util::now_ns;
 using chorus::util::percentile;
 
+// Reads what `fd` has: with `poll_ns` > 0 it first polls that long (non-blocking reads, yielding
+// the CPU in between; the client library's busy_poll), then blocks.
+constexpr std::int64_t poll_forever = INT64_MAX;
+ssize_t read_some(int fd, void* b, std::size_t n, std::int64_t poll_ns) {
+  if (poll_ns > 0) {
+    const std::int64_t until = poll_ns == poll_forever ? poll_forever : now_ns() + poll_ns;
+    for (;;) {
+      ssize_t r = ::recv(fd, b, n, MSG_DONTWAIT);
+      if (r >= 0 || errno != EAGAIN) return r;
+      if (now_ns() >= until) break;
+      ::sched_yield();
+    }
+  }
+  return ::read(fd, b, n);
+}
+
 struct conn {
   int fd = -1;
   std::string private_group;
   std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
   std::size_t begin = 0, end = 0;
-  std::int64_t poll_ns = 0;  // > 0: try a non-blocking read this long (yielding) before blocking
+  std::int64_t poll_ns = 0;  // read_some's
 
   void write_all(const void* p, std::size_t n) {
     auto* b = static_cast<const char*>(p);
@@ -71,15 +88,7 @@ struct conn {
         begin = 0;
       }
       if (buf.size() < need) buf.resize(need);
-      ssize_t r = -1;
-      if (poll_ns > 0) {
-        std::int64_t until = now_ns() + poll_ns;
-        while ((r = ::recv(fd, buf.data() + end, buf.size() - end, MSG_DONTWAIT)) < 0 &&
-               errno == EAGAIN && now_ns() < until) {
-          ::sched_yield();
-        }
-      }
-      if (r < 0) r = ::read(fd, buf.data() + end, buf.size() - end);
+      ssize_t r = read_some(fd, buf.data() + end, buf.size() - end, poll_ns);
       if (r <= 0) throw std::runtime_error("connection closed");
       end += std::size_t(r);
     }
@@ -275,20 +284,10 @@ int latency(const options& o) {
 }
 
 // Echoes 100-byte messages from `in` to `out` until `in` closes; runs in a child process.
-// With `spin`, polls `fd` (non-blocking reads, yielding the CPU in between) instead of blocking.
-ssize_t read_some(int fd, void* b, std::size_t n, bool spin) {
-  if (!spin) return ::read(fd, b, n);
-  for (;;) {
-    ssize_t r = ::recv(fd, b, n, MSG_DONTWAIT);
-    if (r >= 0 || errno != EAGAIN) return r;
-    ::sched_yield();
-  }
-}
-
-[[noreturn]] void relay(int in, int out, bool datagram, const sockaddr_in* to, bool spin) {
+[[noreturn]] void relay(int in, int out, bool datagram, const sockaddr_in* to, std::int64_t poll) {
   char b[100];
   for (;;) {
-    ssize_t r = read_some(in, b, sizeof b, spin);
+    ssize_t r = read_some(in, b, sizeof b, poll);
     if (r <= 0) ::_exit(0);
     if (datagram) {
       ::sendto(out, b, std::size_t(r), 0, reinterpret_cast<const sockaddr*>(to), sizeof *to);
@@ -304,6 +303,7 @@ struct floor_figures {
 
 // One pass of the floor measurement; with `spin`, every process polls instead of blocking.
 floor_figures measure_floor(std::size_t rounds, bool spin) {
+  const std::int64_t poll = spin ? poll_forever : 0;
   floor_figures out;
   char b[100] = {};
   // Two processes, a Unix stream socket, one message outstanding.
@@ -312,7 +312,7 @@ floor_figures measure_floor(std::size_t rounds, bool spin) {
   pid_t echo = ::fork();
   if (echo == 0) {
     ::close(sv[0]);
-    relay(sv[1], sv[1], false, nullptr, spin);
+    relay(sv[1], sv[1], false, nullptr, poll);
   }
   ::close(sv[1]);
   conn c;
@@ -322,7 +322,7 @@ floor_figures measure_floor(std::size_t rounds, bool spin) {
     c.write_all(b, sizeof b);
     std::size_t got = 0;
     while (got < sizeof b) {
-      ssize_t r = read_some(sv[0], b + got, sizeof b - got, spin);
+      ssize_t r = read_some(sv[0], b + got, sizeof b - got, poll);
       if (r <= 0) throw std::runtime_error("echo process died");
       got += std::size_t(r);
     }
@@ -350,12 +350,12 @@ floor_figures measure_floor(std::size_t rounds, bool spin) {
   pid_t relays[2];
   for (int i = 1; i < 3; ++i) {
     relays[i - 1] = ::fork();
-    if (relays[i - 1] == 0) relay(fds[i], fds[i], true, &addrs[(i + 1) % 3], spin);
+    if (relays[i - 1] == 0) relay(fds[i], fds[i], true, &addrs[(i + 1) % 3], poll);
   }
   for (std::size_t i = 0; i < rounds + 100; ++i) {
     auto t0 = clock_type::now();
     ::sendto(fds[0], b, sizeof b, 0, reinterpret_cast<sockaddr*>(&addrs[1]), sizeof addrs[1]);
-    if (read_some(fds[0], b, sizeof b, spin) <= 0) throw std::runtime_error("relay process died");
+    if (read_some(fds[0], b, sizeof b, poll) <= 0) throw std::runtime_error("relay process died");
     if (i >= 100)
       out.ring_us.push_back(
           std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());

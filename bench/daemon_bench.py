@@ -107,6 +107,22 @@ def run_client(build, daemons, *args):
     return dict(kv.split("=", 1) for kv in out.stdout.split())
 
 
+# Every table has a row per service and size.
+CASES = [(service, size) for service in ("agreed", "safe") for size in (100, 1000, 10000)]
+
+
+def latencies(build, d, service, size, rounds, *extra):
+    """p50/p99 with one message outstanding, back to back, and `extra` daemon_bench options."""
+    r = run_client(build, d, "--mode", "latency", "--service", service, "--size", str(size),
+                   "--count", str(rounds), *extra)
+    return float(r["p50_us"]), float(r["p99_us"])
+
+
+def sporadic_latencies(build, d, service, size, rounds):
+    """The same with 1 ms between messages: each finds the ring idle."""
+    return latencies(build, d, service, size, max(rounds // 5, 50), "--gap-us", "1000")
+
+
 def measure(build, n, service, size, count, rounds):
     d = Daemons(build, n)
     try:
@@ -114,15 +130,11 @@ def measure(build, n, service, size, count, rounds):
         t = run_client(build, d, "--mode", "throughput", "--service", service,
                        "--size", str(size), "--count", str(count))
         cpu = d.cpu_seconds() - cpu0
-        lat = run_client(build, d, "--mode", "latency", "--service", service,
-                         "--size", str(size), "--count", str(rounds))
-        sporadic = run_client(build, d, "--mode", "latency", "--service", service,
-                              "--size", str(size), "--count", str(max(rounds // 5, 50)),
-                              "--gap-us", "1000")
+        p50, p99 = latencies(build, d, service, size, rounds)
+        sp50, sp99 = sporadic_latencies(build, d, service, size, rounds)
         return {
             "msgs": float(t["msgs_per_s"]), "mb": float(t["mb_per_s"]),
-            "p50": float(lat["p50_us"]), "p99": float(lat["p99_us"]),
-            "sp50": float(sporadic["p50_us"]), "sp99": float(sporadic["p99_us"]),
+            "p50": p50, "p99": p99, "sp50": sp50, "sp99": sp99,
             "cpu_us": cpu / count * 1e6, "rss_mib": max(d.memory_kib("VmHWM")) / 1024,
         }
     finally:
@@ -142,18 +154,11 @@ def measure_latency(build, service, size, rounds, options):
     try:
         cpu0 = d.cpu_seconds()
         t0 = time.monotonic()
-        lat = run_client(build, d, "--mode", "latency", "--service", service,
-                         "--size", str(size), "--count", str(rounds))
+        p50, p99 = latencies(build, d, service, size, rounds)
         cpu = (d.cpu_seconds() - cpu0) / (time.monotonic() - t0)
-        sporadic = run_client(build, d, "--mode", "latency", "--service", service,
-                              "--size", str(size), "--count", str(max(rounds // 5, 50)),
-                              "--gap-us", "1000")
-        polled = run_client(build, d, "--mode", "latency", "--service", service,
-                            "--size", str(size), "--count", str(rounds),
-                            "--poll-us", str(CLIENT_POLL_US))
-        return {"p50": float(lat["p50_us"]), "p99": float(lat["p99_us"]),
-                "sp50": float(sporadic["p50_us"]), "sp99": float(sporadic["p99_us"]),
-                "pp50": float(polled["p50_us"]), "pp99": float(polled["p99_us"]),
+        sp50, sp99 = sporadic_latencies(build, d, service, size, rounds)
+        pp50, pp99 = latencies(build, d, service, size, rounds, "--poll-us", str(CLIENT_POLL_US))
+        return {"p50": p50, "p99": p99, "sp50": sp50, "sp99": sp99, "pp50": pp50, "pp99": pp99,
                 "cpus": cpu}
     finally:
         d.stop()
@@ -197,15 +202,14 @@ def main():
     print(f"{'service':<7} {'size':>6} | {'msg/s':>9} {'MB/s':>7} {'p50 µs':>7} {'p99 µs':>7} "
           f"{'sporadic p50/p99':>16} {'CPU µs/msg':>10} {'RSS MiB':>7} | {'1 daemon msg/s':>14} "
           f"{'p50 µs':>7}")
-    for service in ("agreed", "safe"):
-        for size in (100, 1000, 10000):
-            count = int((300000 if size < 10000 else 60000) * scale)
-            r3 = measure(a.build, 3, service, size, count, rounds)
-            r1 = measure(a.build, 1, service, size, count, rounds)
-            print(f"{service:<7} {size:>6} | {r3['msgs']:>9.0f} {r3['mb']:>7.1f} {r3['p50']:>7.1f} "
-                  f"{r3['p99']:>7.1f} {r3['sp50']:>8.1f}/{r3['sp99']:<7.1f} "
-                  f"{r3['cpu_us']:>10.2f} {r3['rss_mib']:>7.1f} | "
-                  f"{r1['msgs']:>14.0f} {r1['p50']:>7.1f}", flush=True)
+    for service, size in CASES:
+        count = int((300000 if size < 10000 else 60000) * scale)
+        r3 = measure(a.build, 3, service, size, count, rounds)
+        r1 = measure(a.build, 1, service, size, count, rounds)
+        print(f"{service:<7} {size:>6} | {r3['msgs']:>9.0f} {r3['mb']:>7.1f} {r3['p50']:>7.1f} "
+              f"{r3['p99']:>7.1f} {r3['sp50']:>8.1f}/{r3['sp99']:<7.1f} "
+              f"{r3['cpu_us']:>10.2f} {r3['rss_mib']:>7.1f} | "
+              f"{r1['msgs']:>14.0f} {r1['p50']:>7.1f}", flush=True)
     print(f"latency profile ({', '.join(LATENCY_PROFILE)}), 3 daemons, side by side with the "
           "defaults; back to back with blocking clients and with polling clients (every member "
           f"polls {CLIENT_POLL_US} µs before it sleeps: busy_poll, CHORUS_BUSY_POLL_US); sporadic "
@@ -213,14 +217,13 @@ def main():
     print(f"{'service':<7} {'size':>6} | {'default':>8} {'p50/p99':>7} {'polling':>14} "
           f"{'sporadic':>14} {'CPUs':>5} | {'profile':>8} {'p50/p99':>7} {'polling':>14} "
           f"{'sporadic':>14} {'CPUs':>5}")
-    for service in ("agreed", "safe"):
-        for size in (100, 1000, 10000):
-            cols = []
-            for options in ((), LATENCY_PROFILE):
-                r = measure_latency(a.build, service, size, rounds, options)
-                cols.append(f"{r['p50']:>7.1f}/{r['p99']:<8.1f} {r['pp50']:>6.1f}/{r['pp99']:<7.1f} "
-                            f"{r['sp50']:>6.1f}/{r['sp99']:<7.1f} {r['cpus']:>5.2f}")
-            print(f"{service:<7} {size:>6} | {cols[0]} | {cols[1]}", flush=True)
+    for service, size in CASES:
+        cols = []
+        for options in ((), LATENCY_PROFILE):
+            r = measure_latency(a.build, service, size, rounds, options)
+            cols.append(f"{r['p50']:>7.1f}/{r['p99']:<8.1f} {r['pp50']:>6.1f}/{r['pp99']:<7.1f} "
+                        f"{r['sp50']:>6.1f}/{r['sp99']:<7.1f} {r['cpus']:>5.2f}")
+        print(f"{service:<7} {size:>6} | {cols[0]} | {cols[1]}", flush=True)
     print("goals (issue 4): ≥ 150,000 msg/s for 1 KB AGREED with 3 daemons; p50 ≤ 30 µs AGREED, "
           "≤ 50 µs SAFE (Spread 5.0.1 here: 25-40 k msg/s, 55 µs, 103 µs)")
     count = int(200000 * scale)

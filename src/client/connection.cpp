@@ -90,7 +90,7 @@ result<connection> connection::connect(const connect_options& o) {
   r.membership = o.membership;
   r.priority = o.priority ? 1 : 0;
   r.deadline = client::clock::now() + o.timeout;
-  if (o.busy_poll < o.busy_poll.zero() || o.busy_poll > std::chrono::seconds(1)) {
+  if (o.busy_poll < o.busy_poll.zero() || o.busy_poll > client::busy_poll_max) {
     return error{client::illegal_time,
                  "busy_poll must be 0 to 1 s, not " + std::to_string(o.busy_poll.count()) + " µs"};
   }

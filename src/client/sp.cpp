@@ -72,7 +72,7 @@ std::optional<std::chrono::microseconds> busy_poll_from_environment() {
   std::int64_t us = -1;
   const char* end = v + std::strlen(v);
   auto [p, ec] = std::from_chars(v, end, us);
-  if (ec != std::errc{} || p != end || us < 0 || us > 1000000) {
+  if (ec != std::errc{} || p != end || us < 0 || us > chorus::client::busy_poll_max.count()) {
     std::fprintf(stderr,
                  "chorus: CHORUS_BUSY_POLL_US=%s is not a number of microseconds from 0 to "
                  "1000000; SP_connect refused\n",

@@ -71,9 +71,10 @@ struct connect_request {
   int priority = 0;
   std::optional<clock::time_point> deadline;  // none: wait as long as connect() does
   // A receive that finds nothing polls the socket this long (yielding the CPU between tries)
-  // before it sleeps; 0: it sleeps at once.
+  // before it sleeps; 0: it sleeps at once. At most busy_poll_max (the callers check).
   std::chrono::microseconds busy_poll{0};
 };
+inline constexpr std::chrono::microseconds busy_poll_max{1000000};
 
 class stream {
  public:

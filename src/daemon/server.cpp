@@ -412,7 +412,7 @@ void server::pump() {
     core::output out = node_->take_output();
     bool events = !out.events.empty();
     auto deadline = out.deadline;
-    act(out);
+    const bool own_first = act(out);
     auto g = groups_.take_output();
     // Either order of sending and delivering gives the same guarantees (delivery never waits
     // for the network, except SAFE delivery, which the ring holds back itself); the order is
@@ -421,7 +421,6 @@ void server::pump() {
     // loopback). Otherwise the packets go first: the token and what it carries are the ring's
     // critical path, and every daemon delaying it for its clients' writes would add up over a
     // rotation (SAFE messages wait for one).
-    const bool own_first = delivers_own(out);
     if (!own_first) transport_->send(out.packets);
     for (auto& m : g.messages) {
       auto it = sessions_.find(m.to.value);
@@ -453,21 +452,18 @@ void server::pump() {
   }
 }
 
-bool server::delivers_own(const core::output& out) const {
-  return std::any_of(out.events.begin(), out.events.end(), [this](const core::event& e) {
-    const auto* d = std::get_if<core::delivery>(&e);
-    return d != nullptr && d->origin == cfg_.self;
-  });
-}
-
-void server::act(const core::output& out) {
+bool server::act(const core::output& out) {
+  bool own = false;
   for (const auto& e : out.events) {
     if (const auto* c = std::get_if<core::configuration>(&e)) {
       log_configuration(*c);
       configuration_ = *c;
+    } else {
+      own = own || std::get<core::delivery>(e).origin == cfg_.self;
     }
     groups_.on_event(e);
   }
+  return own;
 }
 
 void server::log_configuration(const core::configuration& c) const {

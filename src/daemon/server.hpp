@@ -3,10 +3,11 @@
 // to the other daemons and the client sessions (TCP and the Unix socket).
 //
 // Every input (a batch of datagrams, a client's requests, a timer) ends in pump(): the node's
-// events go to the groups layer, whose messages go to the local sessions, then the node's
-// packets go to the network (in their order), the groups layer's requests go back into the
-// ring and the timer is armed, until nothing is left to do. Local sessions come before the
-// network so that a message's sender has it sooner; the guarantees do not depend on it.
+// events go to the groups layer; its messages go to the local sessions and the node's packets
+// to the network (in their order); the groups layer's requests go back into the ring and the
+// timer is armed, until nothing is left to do. The sessions come first when a message this
+// daemon ordered is among the deliveries (its sender has it sooner), the network otherwise
+// (the token is not held up by client writes); the guarantees do not depend on the order.
 //
 // A control socket (<RuntimeDir>/control, daemon/control.hpp) answers an operator tool's status
 // requests from the same loop.
@@ -99,9 +100,8 @@ class server : public session_host, public control_host {
   void request_pump();
   void pump();
   // Hands the node's events to the groups layer (pump() sends the packets and delivers).
-  void act(const core::output& out);
-  // Whether `out` delivers a message this daemon ordered for its own clients.
-  bool delivers_own(const core::output& out) const;
+  // Returns whether they deliver a message this daemon ordered.
+  bool act(const core::output& out);
   void log_configuration(const core::configuration& c) const;
   void submit_internal(core::service svc, util::shared_bytes payload);
   void arm_timer(std::optional<core::time_point> deadline);
