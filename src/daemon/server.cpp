@@ -177,21 +177,29 @@ util::status server::listen() {
   if (std::error_code dir_ec; opt_.conf.unix_socket_dir.find("%n") != std::string::npos) {
     std::filesystem::create_directories(std::filesystem::path(unix_path_).parent_path(), dir_ec);
   }
-  if (unix_path_.size() >= sizeof(sockaddr_un{}.sun_path)) {
+  // Bound under a temporary name and renamed once listening: whoever sees the socket's path
+  // (a client, a script waiting for the daemon) can connect to it. Bound under its own name,
+  // the path exists between bind and listen, and a connect then is refused.
+  const std::string bound = unix_path_ + ".new";
+  if (bound.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return util::status(util::errc::invalid_argument,
                         "the Unix socket path " + unix_path_ + " is longer than " +
-                            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+                            std::to_string(sizeof(sockaddr_un{}.sun_path) - 1 - 4) +
                             " bytes: shorten UnixSocketDir");
   }
-  ::unlink(unix_path_.c_str());
+  ::unlink(bound.c_str());
   unix_.open(asio::local::stream_protocol(), ec);
-  if (!ec) unix_.bind(asio::local::stream_protocol::endpoint(unix_path_), ec);
-  if (!ec) unix_.listen(5, ec);
+  if (!ec) unix_.bind(asio::local::stream_protocol::endpoint(bound), ec);
+  if (!ec) unix_.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) ::chmod(bound.c_str(), 0666);
+  if (!ec && ::rename(bound.c_str(), unix_path_.c_str()) != 0) {
+    ec = asio::error_code(errno, asio::system_category());
+  }
   if (ec) {
+    ::unlink(bound.c_str());
     return util::status(util::errc::invalid_argument,
                         "cannot listen on the Unix socket " + unix_path_ + ": " + ec.message());
   }
-  ::chmod(unix_path_.c_str(), 0666);
   spdlog::info("listening for clients on TCP {}:{} and {}", ep.address().to_string(), port,
                unix_path_);
   return {};
