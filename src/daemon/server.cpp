@@ -571,7 +571,7 @@ void server::status_daemons(json_writer& w) const {
 
 void server::status_transport(json_writer& w) const {
   const transport_stats& t = transport_->stats();
-  static_assert(sizeof(transport_stats) == 8 * sizeof(std::uint64_t),
+  static_assert(sizeof(transport_stats) == 11 * sizeof(std::uint64_t),
                 "a transport_stats counter is missing from the status");
   w.key("transport").begin_object();
   const auto& multicast = transport_->multicast();
@@ -584,6 +584,8 @@ void server::status_transport(json_writer& w) const {
   w.field("bytes_sent", t.bytes_sent).field("bytes_received", t.bytes_received);
   w.field("send_syscalls", t.send_syscalls).field("receive_syscalls", t.receive_syscalls);
   w.field("send_errors", t.send_errors).field("unknown_sender", t.unknown_sender);
+  w.field("bundles_sent", t.bundles_sent).field("bundles_received", t.bundles_received);
+  w.field("bad_bundles", t.bad_bundles);
   w.end_object();
 }
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -124,21 +125,13 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
     // Tokens last: a predecessor sends a small burst right after its token (the Accelerated
     // Ring), and a token seen before the data it stamped would lower the aru and cost SAFE
     // messages two more rotations. Any order is a legal order; this one is the useful one.
-    struct deferred {
-      int i;
-      core::node_id from;
-    };
-    deferred tokens[batch_max];
-    int token_count = 0;
-    auto buffer = [&](int i) {
-      return receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
-    };
-    auto deliver = [&](int i, core::node_id from) {
-      std::size_t len = msgs[i].msg_len;
-      ++stats_.datagrams_received;
-      stats_.bytes_received += len;
-      const std::byte* b = buffer(i);
-      on_datagram_(from, util::shared_bytes(util::byte_vector(b, b + len)));
+    received_.clear();
+    std::size_t tokens = 0;
+    auto keep = [&](core::node_id who, util::shared_bytes packet) {
+      auto h = wire::decode_header(packet.span());
+      const bool token = h && h->type == wire::packet_type::token;
+      tokens += token ? 1 : 0;
+      received_.push_back({who, token, std::move(packet)});
     };
     for (int i = 0; i < n; ++i) {
       std::uint64_t k =
@@ -149,51 +142,117 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
         continue;
       }
       if (it->second == self_) continue;  // our own multicast, looped back
-      auto h = wire::decode_header(std::span(buffer(i), msgs[i].msg_len));
-      if (h && h->type == wire::packet_type::token) {
-        tokens[token_count++] = {i, it->second};
-      } else {
-        deliver(i, it->second);
+      const std::size_t len = msgs[i].msg_len;
+      ++stats_.datagrams_received;
+      stats_.bytes_received += len;
+      const std::byte* b = receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
+      util::shared_bytes datagram(util::byte_vector(b, b + len));
+      auto h = wire::decode_header(datagram.span());
+      if (!h || h->type != wire::packet_type::bundle) {
+        keep(it->second, std::move(datagram));  // the core checks (and counts) bad packets
+        continue;
+      }
+      auto parts = wire::decode_bundle(datagram.span());
+      if (!parts) {
+        ++stats_.bad_bundles;
+        continue;
+      }
+      ++stats_.bundles_received;
+      for (auto part : *parts) keep(it->second, datagram.slice(part));
+    }
+    for (int pass = 0; pass < (tokens > 0 ? 2 : 1); ++pass) {
+      for (auto& r : received_) {
+        if (r.token == (pass == 1)) on_datagram_(r.from, std::move(r.packet));
       }
     }
-    for (int j = 0; j < token_count; ++j) deliver(tokens[j].i, tokens[j].from);
     if (static_cast<std::size_t>(n) < batch_max) break;
   }
   on_batch_();
 }
 
 void udp_transport::send(const std::vector<core::outgoing_packet>& packets) {
+  // Every packet's destination, in the core's order.
+  std::size_t index = 0;
+  auto add = [&](const asio::ip::udp::endpoint& to, const util::shared_bytes& bytes) {
+    add_to_bundle(to, bytes, index++);
+  };
   for (const auto& p : packets) {
     if (p.to) {
-      if (auto it = endpoints_.find(p.to->value); it != endpoints_.end()) {
-        pending_.push_back({it->second, p.bytes});
-      }
+      if (auto it = endpoints_.find(p.to->value); it != endpoints_.end()) add(it->second, p.bytes);
     } else if (multicast_) {
-      pending_.push_back({*multicast_, p.bytes});
+      add(*multicast_, p.bytes);
     } else if (p.group) {
       for (auto id : *p.group) {
         auto it = endpoints_.find(id.value);
-        if (id != self_ && it != endpoints_.end()) pending_.push_back({it->second, p.bytes});
+        if (id != self_ && it != endpoints_.end()) add(it->second, p.bytes);
       }
     }
   }
+  for (auto& o : open_) ready_.push_back(std::move(o));
+  open_.clear();
   flush_sends();
 }
 
+void udp_transport::add_to_bundle(const asio::ip::udp::endpoint& to,
+                                  const util::shared_bytes& bytes, std::size_t index) {
+  // Packets for the same daemon share a datagram while they fit. A datagram leaves at the
+  // place of its last packet in the core's order: a packet may leave later than the core put
+  // it, never earlier, so every receiver still sees a token after the data sent before it.
+  const std::size_t cost = wire::bundle_part_overhead + bytes.size();
+  auto it = std::ranges::find_if(open_, [&](const datagram& d) { return d.to == to; });
+  if (it != open_.end() &&
+      (it->bytes + cost > wire::datagram_bytes_max || it->parts.size() == bundle_packets_max)) {
+    ready_.push_back(std::move(*it));
+    open_.erase(it);
+    it = open_.end();
+  }
+  if (it == open_.end()) {
+    open_.push_back({to, index, wire::bundle_prefix_bytes, {}});
+    it = open_.end() - 1;
+  }
+  it->last = index;
+  it->bytes += cost;
+  it->parts.push_back(bytes);
+}
+
 void udp_transport::flush_sends() {
+  std::ranges::stable_sort(ready_, {}, &datagram::last);
+  // A datagram of one packet is that packet; a bundle gathers its framing and its packets.
+  framings_.clear();
+  framings_.reserve(ready_.size());
+  iovecs_.clear();
+  std::vector<std::size_t> first_iovec;  // per datagram, into iovecs_
+  auto iov = [](std::span<const std::byte> b) {
+    return iovec{const_cast<std::byte*>(b.data()), b.size()};
+  };
+  for (auto& d : ready_) {
+    first_iovec.push_back(iovecs_.size());
+    if (d.parts.size() == 1) {
+      iovecs_.push_back(iov(d.parts.front().span()));
+      continue;
+    }
+    const auto& f = framings_.emplace_back(wire::bundle_framing(d.parts));
+    const auto fs = std::span(f);
+    iovecs_.push_back(iov(fs.first(wire::bundle_prefix_bytes)));
+    for (std::size_t i = 0; i < d.parts.size(); ++i) {
+      iovecs_.push_back(iov(fs.subspan(wire::bundle_prefix_bytes + wire::bundle_part_overhead * i,
+                                       wire::bundle_part_overhead)));
+      iovecs_.push_back(iov(d.parts[i].span()));
+    }
+    ++stats_.bundles_sent;
+  }
+  first_iovec.push_back(iovecs_.size());
+
   mmsghdr msgs[batch_max];
-  iovec iovs[batch_max];
   sockaddr_in to[batch_max];
   std::size_t done = 0;
-  while (done < pending_.size() && !closed_) {
-    std::size_t n = std::min(batch_max, pending_.size() - done);
+  while (done < ready_.size() && !closed_) {
+    std::size_t n = std::min(batch_max, ready_.size() - done);
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& p = pending_[done + i];
-      std::memcpy(&to[i], p.to.data(), sizeof(sockaddr_in));
-      iovs[i] = {const_cast<std::byte*>(p.bytes.data()), p.bytes.size()};
+      std::memcpy(&to[i], ready_[done + i].to.data(), sizeof(sockaddr_in));
       std::memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-      msgs[i].msg_hdr.msg_iov = &iovs[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_iov = &iovecs_[first_iovec[done + i]];
+      msgs[i].msg_hdr.msg_iovlen = first_iovec[done + i + 1] - first_iovec[done + i];
       msgs[i].msg_hdr.msg_name = &to[i];
       msgs[i].msg_hdr.msg_namelen = sizeof to[i];
     }
@@ -206,11 +265,14 @@ void udp_transport::flush_sends() {
       ++done;
       continue;
     }
-    for (int i = 0; i < sent; ++i) stats_.bytes_sent += pending_[done + i].bytes.size();
+    for (int i = 0; i < sent; ++i) {
+      const auto& d = ready_[done + i];
+      stats_.bytes_sent += d.parts.size() == 1 ? d.parts.front().size() : d.bytes;
+    }
     stats_.datagrams_sent += static_cast<std::uint64_t>(sent);
     done += static_cast<std::size_t>(sent);
   }
-  pending_.clear();
+  ready_.clear();
 }
 
 }  // namespace chorus::daemon

@@ -2,10 +2,14 @@
 // and port; datagrams to one daemon go to its address, datagrams to the ring go to every other
 // member (unicast fan-out) or, when the segment is an IP multicast address, once to the group.
 // Reads and writes are batched with recvmmsg/sendmmsg: one system call moves up to
-// `batch_max` datagrams.
+// `batch_max` datagrams. Packets for the same daemon in one send travel in one datagram (a wire
+// bundle) while they fit: on loopback each datagram costs microseconds in the kernel, and the
+// token with the data its sender just stamped is the ring's critical path.
 //
 // Thread-safety: none; it lives on the daemon's event-loop thread.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <asio.hpp>
 #include <cstdint>
@@ -29,6 +33,9 @@ struct transport_stats {
   std::uint64_t receive_syscalls = 0;
   std::uint64_t send_errors = 0;     // datagrams the kernel refused (the ring retransmits)
   std::uint64_t unknown_sender = 0;  // datagrams from an address that is no configured daemon
+  std::uint64_t bundles_sent = 0;    // datagrams that carried several packets (wire bundles)
+  std::uint64_t bundles_received = 0;
+  std::uint64_t bad_bundles = 0;  // bundles that did not open (dropped whole, as datagrams are)
 };
 
 class udp_transport {
@@ -56,11 +63,14 @@ class udp_transport {
 
   static constexpr std::size_t batch_max = 64;
   static constexpr std::size_t datagram_bytes_max = 65536;
+  static constexpr std::size_t bundle_packets_max = 64;
 
  private:
   udp_transport(asio::io_context& io, core::node_id self, std::vector<peer> peers);
   void wait_readable(asio::ip::udp::socket& s);
   void drain(asio::ip::udp::socket& s);
+  void add_to_bundle(const asio::ip::udp::endpoint& to, const util::shared_bytes& bytes,
+                     std::size_t index);
   void flush_sends();
 
   core::node_id self_;
@@ -75,12 +85,25 @@ class udp_transport {
   std::vector<std::byte> receive_buffers_;  // batch_max × datagram_bytes_max
   bool closed_ = false;
 
-  // Pending sendmmsg entries: destination and bytes (kept alive until flushed).
-  struct pending {
+  // One datagram being sent: its packets (kept alive until flushed) and the place of the last
+  // one in the core's order.
+  struct datagram {
     asio::ip::udp::endpoint to;
-    util::shared_bytes bytes;
+    std::size_t last = 0;
+    std::size_t bytes = 0;  // as a bundle
+    std::vector<util::shared_bytes> parts;
   };
-  std::vector<pending> pending_;
+  std::vector<datagram> open_;               // still taking packets, one per destination
+  std::vector<datagram> ready_;              // complete, to send in `last` order
+  std::vector<util::byte_vector> framings_;  // the bundles' prefixes and lengths
+  std::vector<iovec> iovecs_;
+  // A received batch, opened: tokens are handed on after the rest.
+  struct received {
+    core::node_id from;
+    bool token;
+    util::shared_bytes packet;
+  };
+  std::vector<received> received_;
   transport_stats stats_;
 };
 

@@ -35,8 +35,9 @@ struct two_daemons : ::testing::Test {
   int batches_at_b = 0;
 
   void SetUp() override {
-    auto ports = free_ports(2);
-    for (std::uint32_t i = 0; i < 2; ++i) {
+    // Node 2 is a configured daemon with no transport: a test's plain socket speaks for it.
+    auto ports = free_ports(3);
+    for (std::uint32_t i = 0; i < 3; ++i) {
       peers.push_back(
           {core::node_id{i}, udp::endpoint(asio::ip::address_v4::loopback(), ports[i])});
     }
@@ -88,20 +89,91 @@ TEST_F(two_daemons, DeliversDatagramsWithTheSendersNodeId) {
   EXPECT_EQ(b->stats().datagrams_received, 1u);
 }
 
+std::shared_ptr<const std::vector<core::node_id>> group_of(std::vector<core::node_id> ids) {
+  return std::make_shared<std::vector<core::node_id>>(std::move(ids));
+}
+
 // The Accelerated Ring sends a small burst right after its token. Handled in that order, the
 // token would find its data missing and lower the aru, which costs SAFE messages two more
-// rotations; a batch's tokens are therefore handled after its data.
+// rotations; a batch's tokens are therefore handled after its data, whether they came in one
+// datagram (a bundle) or in several.
 TEST_F(two_daemons, HandlesABatchsTokenAfterItsData) {
-  a->send({{core::node_id{1}, token_bytes()},
-           {std::nullopt, data_bytes(1),
-            std::make_shared<std::vector<core::node_id>>(std::vector{core::node_id{1}})},
-           {core::node_id{1}, data_bytes(2)}});
+  a->send({{core::node_id{1}, token_bytes()}});
+  a->send({{std::nullopt, data_bytes(1), group_of({core::node_id{1}})}});
+  a->send({{core::node_id{1}, data_bytes(2)}});
+  EXPECT_EQ(a->stats().datagrams_sent, 3u);
   run_until(3);
   ASSERT_EQ(at_b.size(), 3u);
   ASSERT_EQ(batches_at_b, 1) << "the three datagrams were not read in one batch";
   EXPECT_EQ(at_b[0].type, wire::packet_type::data);
   EXPECT_EQ(at_b[1].type, wire::packet_type::data);
   EXPECT_EQ(at_b[2].type, wire::packet_type::token);
+}
+
+// A token and the data behind it, for the same daemon, cost one datagram: a bundle.
+TEST_F(two_daemons, BundlesPacketsForTheSameDaemonInOneDatagram) {
+  a->send({{core::node_id{1}, token_bytes()},
+           {std::nullopt, data_bytes(1), group_of({core::node_id{1}})},
+           {core::node_id{1}, data_bytes(2)}});
+  EXPECT_EQ(a->stats().datagrams_sent, 1u);
+  EXPECT_EQ(a->stats().bundles_sent, 1u);
+  run_until(3);
+  ASSERT_EQ(at_b.size(), 3u);
+  EXPECT_EQ(b->stats().bundles_received, 1u);
+  EXPECT_EQ(at_b[0].type, wire::packet_type::data);
+  EXPECT_EQ(at_b[1].type, wire::packet_type::data);
+  EXPECT_EQ(at_b[2].type, wire::packet_type::token);
+  for (const auto& r : at_b) EXPECT_EQ(r.from, core::node_id{0});
+}
+
+TEST_F(two_daemons, APacketAloneIsSentAsItIs) {
+  // Packets for different daemons never share a datagram, and one packet is not wrapped.
+  a->send({{core::node_id{1}, data_bytes(1)}, {core::node_id{2}, data_bytes(2)}});
+  EXPECT_EQ(a->stats().datagrams_sent, 2u);
+  EXPECT_EQ(a->stats().bundles_sent, 0u);
+  run_until(1);
+  ASSERT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(b->stats().bundles_received, 0u);
+}
+
+TEST_F(two_daemons, ABundleStaysWithinOneDatagram) {
+  // Two packets of 40000 bytes do not fit one datagram together: two datagrams, no bundle.
+  auto big = [](std::uint64_t seq) {
+    util::byte_vector out;
+    wire::data_packet_builder bld(
+        out, {wire::protocol_version, wire::packet_type::data, core::node_id{0}, {}}, {},
+        wire::seq_t{seq});
+    util::byte_vector payload(40000);
+    bld.add({wire::service::agreed, wire::msg_id{seq}, 40000, 0, payload});
+    bld.finish();
+    return util::shared_bytes(std::move(out));
+  };
+  a->send(
+      {{core::node_id{1}, big(1)}, {core::node_id{1}, big(2)}, {core::node_id{1}, token_bytes()}});
+  EXPECT_EQ(a->stats().datagrams_sent, 2u);
+  EXPECT_EQ(a->stats().bundles_sent, 1u);  // the second packet and the token
+  run_until(3);
+  ASSERT_EQ(at_b.size(), 3u);
+  EXPECT_EQ(at_b[2].type, wire::packet_type::token);
+}
+
+TEST_F(two_daemons, DropsABundleThatDoesNotOpen) {
+  // A configured daemon (node 2) sends a bundle whose count exceeds what it holds, then a
+  // good packet: the bad bundle is counted and dropped whole, the packet after it arrives.
+  udp::socket peer(io, peers[2].endpoint);
+  std::vector<util::shared_bytes> parts{token_bytes(), data_bytes(1)};
+  util::byte_vector bad;
+  wire::encode_bundle(parts, bad);
+  bad[wire::header_bytes] = std::byte{0x30};  // count 48
+  peer.send_to(asio::buffer(bad.data(), bad.size()), peers[1].endpoint);
+  auto good = data_bytes(2);
+  peer.send_to(asio::buffer(good.data(), good.size()), peers[1].endpoint);
+  run_until(1);
+  io.run_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(at_b[0].from, core::node_id{2});
+  EXPECT_EQ(b->stats().bad_bundles, 1u);
+  EXPECT_EQ(b->stats().bundles_received, 0u);
 }
 
 TEST_F(two_daemons, FansARingPacketOutToEveryOtherMember) {

@@ -11,7 +11,7 @@ using util::status;
 
 status fail(errc c, std::string what) { return status(c, std::move(what)); }
 
-bool known_type(std::uint8_t t) noexcept { return t >= 1 && t <= 4; }
+bool known_type(std::uint8_t t) noexcept { return t >= 1 && t <= 5; }
 
 // Bit 0 of a commit entry's flags; the other bits must be zero (canonical encoding).
 constexpr std::uint8_t commit_flag_filled = 0x01;
@@ -39,7 +39,8 @@ util::result<header> read_header(util::byte_reader& r) {
   h.hash = conf_hash{r.u64()};
   if (h.version != protocol_version)
     return fail(errc::unsupported, "protocol version " + std::to_string(h.version));
-  if (!known_type(type)) return fail(errc::malformed, "unknown packet type " + std::to_string(type));
+  if (!known_type(type))
+    return fail(errc::malformed, "unknown packet type " + std::to_string(type));
   h.type = static_cast<packet_type>(type);
   return h;
 }
@@ -131,7 +132,8 @@ util::result<data_packet> decode_data(std::span<const std::byte> in) {
     it.offset = r.u32();
     const std::uint32_t len = r.u32();
     if (!r.ok()) return fail(errc::truncated, "item header cut short");
-    if (svc > service_wire_max) return fail(errc::malformed, "unknown service " + std::to_string(svc));
+    if (svc > service_wire_max)
+      return fail(errc::malformed, "unknown service " + std::to_string(svc));
     it.svc = static_cast<service>(svc);
     if (it.id.value == 0) return fail(errc::malformed, "item with message id 0");
     if (it.total_bytes > message_bytes_max) return fail(errc::too_large, "message above 64 MiB");
@@ -168,7 +170,8 @@ util::result<token> decode_token(std::span<const std::byte> in) {
   t.rtr.reserve(n);
   for (std::uint16_t i = 0; i < n; ++i) {
     const seq_t s{r.u64()};
-    if (s.value == 0 || s > t.seq) return fail(errc::malformed, "retransmission request out of range");
+    if (s.value == 0 || s > t.seq)
+      return fail(errc::malformed, "retransmission request out of range");
     if (!t.rtr.empty() && s <= t.rtr.back())
       return fail(errc::malformed, "retransmission requests not ascending");
     t.rtr.push_back(s);
@@ -259,8 +262,65 @@ util::result<packet> decode(std::span<const std::byte> in) {
       if (!c) return c.error();
       return packet{std::move(c).value()};
     }
+    case packet_type::bundle:
+      return fail(errc::malformed, "a bundle is opened by the transport, not decoded as a packet");
   }
   return fail(errc::malformed, "unknown packet type");
+}
+
+util::byte_vector bundle_framing(std::span<const util::shared_bytes> parts) {
+  CHORUS_ASSERT(parts.size() >= 2 && parts.size() <= 0xffff);
+  auto first = decode_header(parts.front().span());
+  CHORUS_ASSERT(first.ok() && first->type != packet_type::bundle);
+  util::byte_vector out;
+  util::byte_writer w(out);
+  header h = *first;
+  h.type = packet_type::bundle;
+  encode_header(h, w);
+  w.u16(static_cast<std::uint16_t>(parts.size()));
+  for (const auto& p : parts) {
+    CHORUS_ASSERT(p.size() >= header_bytes && p.size() <= datagram_bytes_max);
+    w.u32(static_cast<std::uint32_t>(p.size()));
+  }
+  return out;
+}
+
+void encode_bundle(std::span<const util::shared_bytes> parts, util::byte_vector& out) {
+  const util::byte_vector framing = bundle_framing(parts);
+  const auto f = std::span(framing);
+  util::byte_writer w(out);
+  w.bytes(f.first(bundle_prefix_bytes));
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    w.bytes(f.subspan(bundle_prefix_bytes + bundle_part_overhead * i, bundle_part_overhead));
+    w.bytes(parts[i].span());
+  }
+}
+
+util::result<std::vector<std::span<const std::byte>>> decode_bundle(std::span<const std::byte> in) {
+  if (in.size() > datagram_bytes_max) return fail(errc::too_large, "datagram above 65507 bytes");
+  util::byte_reader r(in);
+  auto h = read_header_of(r, packet_type::bundle);
+  if (!h) return h.error();
+  const std::uint16_t count = r.u16();
+  if (!r.ok()) return fail(errc::truncated, "bundle ends inside its count");
+  if (count < 2) return fail(errc::malformed, "bundle of fewer than two packets");
+  // Every packet takes at least its length and a header: bound the count before allocating.
+  if (count > r.remaining() / (bundle_part_overhead + header_bytes))
+    return fail(errc::truncated, "bundle count above what the datagram can hold");
+  std::vector<std::span<const std::byte>> parts;
+  parts.reserve(count);
+  for (std::uint16_t i = 0; i < count; ++i) {
+    const std::uint32_t len = r.u32();
+    auto part = r.bytes(len);
+    if (!r.ok()) return fail(errc::truncated, "bundle ends inside a packet");
+    if (len < header_bytes) return fail(errc::malformed, "bundled packet shorter than a header");
+    auto ph = decode_header(part);
+    if (!ph) return ph.error();
+    if (ph->type == packet_type::bundle) return fail(errc::malformed, "bundle inside a bundle");
+    parts.push_back(part);
+  }
+  if (auto s = check_end(r); !s.ok()) return s;
+  return parts;
 }
 
 void encode_header(const header& h, util::byte_writer& w) {

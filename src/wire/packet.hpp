@@ -42,6 +42,7 @@ enum class packet_type : std::uint8_t {
   token = 2,
   join = 3,    // membership: a daemon's view during gather (Totem §4.3)
   commit = 4,  // membership: the commit token (Totem §4.4)
+  bundle = 5,  // several packets for one daemon in one datagram (the transport's, see below)
 };
 
 struct header {
@@ -147,8 +148,28 @@ util::result<data_packet> decode_data(std::span<const std::byte> in);
 util::result<token> decode_token(std::span<const std::byte> in);
 util::result<join> decode_join(std::span<const std::byte> in);
 util::result<commit_token> decode_commit(std::span<const std::byte> in);
-// Any packet: dispatches on the header type.
+// Any packet: dispatches on the header type. A bundle is not a packet: it is refused.
 util::result<packet> decode(std::span<const std::byte> in);
+
+// --- bundles ----------------------------------------------------------------------------------
+// A bundle carries several packets for one daemon in one datagram: a daemon that sends its
+// successor the token and the data it just stamped pays for one datagram instead of two, and
+// each datagram costs microseconds in the kernel even on loopback. Layout: the header (type
+// bundle, sender and hash of the first packet), u16 count (≥ 2), then per packet a u32 length
+// and the packet's bytes. Only the transport builds and opens bundles; the core never sees one.
+inline constexpr std::size_t bundle_prefix_bytes = header_bytes + 2;
+inline constexpr std::size_t bundle_part_overhead = 4;  // the length before each packet
+
+// The bundle of `parts` (at least two packets, each with a valid header, none a bundle) is
+// `framing`'s prefix (bundle_prefix_bytes), then for each packet i its length
+// (framing[bundle_prefix_bytes + 4i, +4)) and its bytes. A sender that gathers (sendmmsg's
+// iovecs) sends the packets from where they are; encode_bundle copies them into one buffer.
+util::byte_vector bundle_framing(std::span<const util::shared_bytes> parts);
+void encode_bundle(std::span<const util::shared_bytes> parts, util::byte_vector& out);
+// The packets inside `in`, as views into it. Checked: the header, 2 ≤ count, every length
+// within the datagram, every packet at least a header long and not a bundle itself, no bytes
+// left over. The packets themselves are checked by whoever decodes them.
+util::result<std::vector<std::span<const std::byte>>> decode_bundle(std::span<const std::byte> in);
 
 // --- encoding ---------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 // seed_corpus.cpp — writes the fuzzers' seed corpora: a handful of small valid packets (data
 // packets of every item shape, tokens with and without retransmission requests, joins and commit
-// tokens, a bare membership header) so that libFuzzer starts past the magic and the header
+// tokens, a bare membership header, bundles) so that libFuzzer starts past the magic and the header
 // instead of rediscovering them, plus a few pseudo-random operation scripts for fuzz_node_step.
 // Deterministic: the same files every run. Usage: seed_corpus <dir>; writes
 // <dir>/<target>/seed-<n> for every target.
@@ -153,8 +153,20 @@ int main(int argc, char** argv) {
   std::vector<byte_vector> headers = {membership_header(), data.front(), toks.front(), js.front(),
                                       cs.front()};
 
+  // Bundles: a token with the data behind it (what a daemon sends its successor), and more.
+  std::vector<byte_vector> bundles;
+  for (std::size_t n : {2u, 3u, 5u}) {
+    std::vector<util::shared_bytes> parts{util::shared_bytes(toks.front())};
+    for (std::size_t i = 1; i < n; ++i) parts.emplace_back(data[i % data.size()]);
+    bundles.emplace_back();
+    wire::encode_bundle(parts, bundles.back());
+  }
+  all.insert(all.end(), bundles.begin(), bundles.end());
+  headers.push_back(bundles.front());
+
   const bool ok =
       write_all(root / "fuzz_decode_header", headers) &&
+      write_all(root / "fuzz_decode_bundle", bundles) &&
       write_all(root / "fuzz_decode_data", data) && write_all(root / "fuzz_decode_token", toks) &&
       write_all(root / "fuzz_decode_join", js) && write_all(root / "fuzz_decode_commit", cs) &&
       write_all(root / "fuzz_decode", all) && write_all(root / "fuzz_node_step", node_scripts()) &&
