@@ -5,7 +5,8 @@
 
 namespace chorus::daemon {
 
-void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll) {
+void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll,
+                    const poll_hooks& hooks) {
   if (busy_poll <= std::chrono::microseconds::zero()) {
     io.run();
     return;
@@ -13,9 +14,12 @@ void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll) {
   using clock = std::chrono::steady_clock;
   auto last_work = clock::now();
   while (!io.stopped()) {
-    if (io.poll() > 0) {
+    bool worked = io.poll() > 0;
+    if (hooks.poll && !io.stopped() && hooks.poll()) worked = true;
+    if (worked) {
       last_work = clock::now();
     } else if (clock::now() - last_work >= busy_poll) {
+      if (hooks.before_sleep) hooks.before_sleep();
       io.run_one();  // sleeps until something is ready
       last_work = clock::now();
     } else {

@@ -7,13 +7,25 @@
 // costs tens of microseconds, several per message through a ring of daemons. The price is CPU
 // time: up to one CPU per daemon while it polls (docs/configuration.md, `BusyPoll`).
 // Handlers run exactly as with io_context::run(): one at a time, on this thread.
+//
+// While it polls, the loop also calls its owner's `poll` hook every round, so the owner can check
+// a deadline against the clock instead of arming a kernel timer for it (on a virtual machine,
+// programming a timer costs far more than reading the clock). Before it sleeps, it calls
+// `before_sleep`, where the owner arms whatever its polling stood in for.
 #pragma once
 
 #include <asio.hpp>
 #include <chrono>
+#include <functional>
 
 namespace chorus::daemon {
 
-void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll);
+struct poll_hooks {
+  std::function<bool()> poll;          // one polling round; true if it did any work
+  std::function<void()> before_sleep;  // the loop is about to sleep until an event
+};
+
+void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll,
+                    const poll_hooks& hooks = {});
 
 }  // namespace chorus::daemon

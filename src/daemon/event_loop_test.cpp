@@ -58,5 +58,41 @@ TEST(EventLoopBusyPoll, SleepsWhenIdleLongerThanTheWindow) {
   EXPECT_LT(thread_cpu_ms() - before, 100.0);
 }
 
+TEST(EventLoopBusyPoll, CallsThePollHookEveryRoundAndBeforeSleepBeforeItSleeps) {
+  // The hook reports work for its first 1000 rounds, then nothing: the loop keeps polling,
+  // then (1 ms after the last work) calls before_sleep, which arms what wakes it: a timer that
+  // stops the loop. Without the before_sleep call the loop would sleep forever.
+  asio::io_context io(1);
+  auto busy = asio::make_work_guard(io);  // as a daemon's listeners keep it: never out of work
+  asio::steady_timer t(io);
+  int rounds = 0, sleeps = 0;
+  poll_hooks hooks;
+  hooks.poll = [&] { return ++rounds <= 1000; };
+  hooks.before_sleep = [&] {
+    ++sleeps;
+    EXPECT_GT(rounds, 1000) << "slept while the hook still had work";
+    t.expires_after(1ms);
+    t.async_wait([&](const asio::error_code&) { io.stop(); });
+  };
+  run_event_loop(io, 1000us, hooks);
+  EXPECT_EQ(sleeps, 1);
+  EXPECT_TRUE(io.stopped());
+}
+
+TEST(EventLoopBusyPoll, NoPollHookRoundAfterStop) {
+  // A handler that stops the loop is the last thing that runs: the hook does not run after it.
+  asio::io_context io(1);
+  auto busy = asio::make_work_guard(io);
+  bool stopped_seen = false;
+  poll_hooks hooks;
+  hooks.poll = [&] {
+    stopped_seen = stopped_seen || io.stopped();
+    return false;
+  };
+  asio::post(io, [&] { io.stop(); });
+  run_event_loop(io, 1000us, hooks);
+  EXPECT_FALSE(stopped_seen);
+}
+
 }  // namespace
 }  // namespace chorus::daemon

@@ -488,18 +488,43 @@ void server::log_configuration(const core::configuration& c) const {
 }
 
 void server::arm_timer(std::optional<core::time_point> deadline) {
+  if (polled_) {
+    due_ = deadline;  // polling_hooks() checks it, and arms the timer before the loop sleeps
+    return;
+  }
+  if (deadline) arm_kernel_timer(*deadline);
+}
+
+void server::arm_kernel_timer(core::time_point deadline) {
   // Re-arming costs system calls and a cancelled handler, and the token's retransmission
   // deadline moves on every visit: keep an earlier wake-up if one is set. Waking early is
   // harmless (tick() fires only what is due, and pump() arms the timer again).
-  if (!deadline || (armed_ && *armed_ <= *deadline)) return;
+  if (armed_ && *armed_ <= deadline) return;
   armed_ = deadline;
-  timer_.expires_at(std::chrono::steady_clock::time_point(deadline->time_since_epoch()));
-  timer_.async_wait([this, at = *deadline](const asio::error_code& ec) {
+  timer_.expires_at(std::chrono::steady_clock::time_point(deadline.time_since_epoch()));
+  timer_.async_wait([this, at = deadline](const asio::error_code& ec) {
     if (ec || stopped_ || armed_ != at) return;
     armed_.reset();
     node_->tick(now());
     pump();
   });
+}
+
+poll_hooks server::polling_hooks() {
+  polled_ = true;
+  // A deadline already set stays with the kernel timer armed for it; later ones come here.
+  poll_hooks h;
+  h.poll = [this] {
+    if (stopped_ || !due_ || *due_ > now()) return false;
+    due_.reset();
+    node_->tick(now());
+    pump();
+    return true;
+  };
+  h.before_sleep = [this] {
+    if (!stopped_ && due_) arm_kernel_timer(*due_);
+  };
+  return h;
 }
 
 std::string server::name_of(core::node_id n) const {

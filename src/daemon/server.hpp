@@ -30,6 +30,7 @@
 #include "core/node.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/control.hpp"
+#include "daemon/event_loop.hpp"
 #include "daemon/session.hpp"
 #include "daemon/transport.hpp"
 #include "util/prng.hpp"
@@ -62,6 +63,10 @@ class server : public session_host, public control_host {
   void start();
   // Closes listeners, sessions and sockets; io_context::run() then returns.
   void stop(const std::string& why);
+
+  // For a busy-polling event loop (event_loop.hpp): the server then checks the node's deadline
+  // on every polling round and arms its timer only when the loop goes to sleep.
+  poll_hooks polling_hooks();
 
   const core::node& node() const noexcept { return *node_; }
   const core::groups& groups() const noexcept { return groups_; }
@@ -105,6 +110,7 @@ class server : public session_host, public control_host {
   void log_configuration(const core::configuration& c) const;
   void submit_internal(core::service svc, util::shared_bytes payload);
   void arm_timer(std::optional<core::time_point> deadline);
+  void arm_kernel_timer(core::time_point deadline);
   static core::time_point now();
 
   asio::io_context& io_;
@@ -122,6 +128,8 @@ class server : public session_host, public control_host {
   asio::steady_timer tcp_retry_, unix_retry_;  // accept() again after running out of descriptors
   bool accept_exhausted_ = false;              // accept() failed for want of descriptors or memory
   std::optional<core::time_point> armed_;      // when timer_ fires, if it is waiting
+  bool polled_ = false;                        // polling_hooks() given out: the loop polls
+  std::optional<core::time_point> due_;        // the node's deadline, when polled_
   asio::signal_set signals_;
   std::chrono::steady_clock::time_point started_;     // start()
   std::optional<core::configuration> configuration_;  // the last one installed

@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*srv)->start();
-  daemon::run_event_loop(io, busy_poll);
+  daemon::run_event_loop(io, busy_poll,
+                         busy_poll.count() > 0 ? (*srv)->polling_hooks() : daemon::poll_hooks{});
   spdlog::info("stopped");
   return 0;
 }
