@@ -505,9 +505,13 @@ void server::arm_kernel_timer(core::time_point deadline) {
   timer_.async_wait([this, at = deadline](const asio::error_code& ec) {
     if (ec || stopped_ || armed_ != at) return;
     armed_.reset();
-    node_->tick(now());
-    pump();
+    fire_deadline();
   });
+}
+
+void server::fire_deadline() {
+  node_->tick(now());
+  pump();
 }
 
 poll_hooks server::polling_hooks() {
@@ -517,8 +521,7 @@ poll_hooks server::polling_hooks() {
   h.poll = [this] {
     if (stopped_ || !due_ || *due_ > now()) return false;
     due_.reset();
-    node_->tick(now());
-    pump();
+    fire_deadline();
     return true;
   };
   h.before_sleep = [this] {

@@ -111,6 +111,7 @@ class server : public session_host, public control_host {
   void submit_internal(core::service svc, util::shared_bytes payload);
   void arm_timer(std::optional<core::time_point> deadline);
   void arm_kernel_timer(core::time_point deadline);
+  void fire_deadline();  // the node's deadline came: tick and act on what it did
   static core::time_point now();
 
   asio::io_context& io_;

@@ -126,12 +126,8 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
     // Ring), and a token seen before the data it stamped would lower the aru and cost SAFE
     // messages two more rotations. Any order is a legal order; this one is the useful one.
     received_.clear();
-    std::size_t tokens = 0;
-    auto keep = [&](core::node_id who, util::shared_bytes packet) {
-      auto h = wire::decode_header(packet.span());
-      const bool token = h && h->type == wire::packet_type::token;
-      tokens += token ? 1 : 0;
-      received_.push_back({who, token, std::move(packet)});
+    auto is_token = [](const util::result<wire::header>& h) {
+      return h && h->type == wire::packet_type::token;
     };
     for (int i = 0; i < n; ++i) {
       std::uint64_t k =
@@ -149,7 +145,8 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
       util::shared_bytes datagram(util::byte_vector(b, b + len));
       auto h = wire::decode_header(datagram.span());
       if (!h || h->type != wire::packet_type::bundle) {
-        keep(it->second, std::move(datagram));  // the core checks (and counts) bad packets
+        // The core checks (and counts) bad packets.
+        received_.push_back({it->second, is_token(h), std::move(datagram)});
         continue;
       }
       auto parts = wire::decode_bundle(datagram.span());
@@ -158,12 +155,16 @@ void udp_transport::drain(asio::ip::udp::socket& s) {
         continue;
       }
       ++stats_.bundles_received;
-      for (auto part : *parts) keep(it->second, datagram.slice(part));
-    }
-    for (int pass = 0; pass < (tokens > 0 ? 2 : 1); ++pass) {
-      for (auto& r : received_) {
-        if (r.token == (pass == 1)) on_datagram_(r.from, std::move(r.packet));
+      for (auto part : *parts) {
+        received_.push_back(
+            {it->second, is_token(wire::decode_header(part)), datagram.slice(part)});
       }
+    }
+    for (auto& r : received_) {
+      if (!r.token) on_datagram_(r.from, std::move(r.packet));
+    }
+    for (auto& r : received_) {
+      if (r.token) on_datagram_(r.from, std::move(r.packet));
     }
     if (static_cast<std::size_t>(n) < batch_max) break;
   }
@@ -221,14 +222,14 @@ void udp_transport::flush_sends() {
   framings_.clear();
   framings_.reserve(ready_.size());
   iovecs_.clear();
-  std::vector<std::size_t> first_iovec;  // per datagram, into iovecs_
   auto iov = [](std::span<const std::byte> b) {
     return iovec{const_cast<std::byte*>(b.data()), b.size()};
   };
   for (auto& d : ready_) {
-    first_iovec.push_back(iovecs_.size());
+    d.iov_first = iovecs_.size();
     if (d.parts.size() == 1) {
       iovecs_.push_back(iov(d.parts.front().span()));
+      d.iov_count = 1;
       continue;
     }
     const auto& f = framings_.emplace_back(wire::bundle_framing(d.parts));
@@ -239,9 +240,9 @@ void udp_transport::flush_sends() {
                                        wire::bundle_part_overhead)));
       iovecs_.push_back(iov(d.parts[i].span()));
     }
+    d.iov_count = iovecs_.size() - d.iov_first;
     ++stats_.bundles_sent;
   }
-  first_iovec.push_back(iovecs_.size());
 
   mmsghdr msgs[batch_max];
   sockaddr_in to[batch_max];
@@ -249,10 +250,11 @@ void udp_transport::flush_sends() {
   while (done < ready_.size() && !closed_) {
     std::size_t n = std::min(batch_max, ready_.size() - done);
     for (std::size_t i = 0; i < n; ++i) {
-      std::memcpy(&to[i], ready_[done + i].to.data(), sizeof(sockaddr_in));
+      const datagram& d = ready_[done + i];
+      std::memcpy(&to[i], d.to.data(), sizeof(sockaddr_in));
       std::memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-      msgs[i].msg_hdr.msg_iov = &iovecs_[first_iovec[done + i]];
-      msgs[i].msg_hdr.msg_iovlen = first_iovec[done + i + 1] - first_iovec[done + i];
+      msgs[i].msg_hdr.msg_iov = &iovecs_[d.iov_first];
+      msgs[i].msg_hdr.msg_iovlen = d.iov_count;
       msgs[i].msg_hdr.msg_name = &to[i];
       msgs[i].msg_hdr.msg_namelen = sizeof to[i];
     }

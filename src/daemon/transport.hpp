@@ -92,6 +92,7 @@ class udp_transport {
     std::size_t last = 0;
     std::size_t bytes = 0;  // as a bundle
     std::vector<util::shared_bytes> parts;
+    std::size_t iov_first = 0, iov_count = 0;  // its entries in iovecs_ (flush_sends)
   };
   std::vector<datagram> open_;               // still taking packets, one per destination
   std::vector<datagram> ready_;              // complete, to send in `last` order

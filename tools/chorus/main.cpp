@@ -7,6 +7,7 @@
 // Every subcommand has --help; failures exit non-zero with a message on stderr.
 #include <CLI/CLI.hpp>
 
+#include "client/stream.hpp"  // busy_poll_max, which connect() checks too
 #include "common.hpp"
 
 int main(int argc, char** argv) {
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
   ping->add_option("--busy-poll", po.busy_poll_us,
                    "poll this many µs for the answer before sleeping, 0-1000000 (default 0; "
                    "see docs/configuration.md, Latency)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000}));
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{chorus::client::busy_poll_max.count()}));
   ping->add_flag("-q,--quiet", po.quiet, "only the summary");
 
   monitor_options mo;
