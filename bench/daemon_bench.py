@@ -12,7 +12,10 @@ build/bench/daemon_bench (the client side, one process, one thread per connectio
   - the same latencies through 3 daemons with the latency profile (TokenLinger, BusyPoll: see
     docs/configuration.md "Latency") side by side with the defaults, with the daemons' CPU use,
     each with blocking clients and with polling clients (every member polls its socket before
-    it sleeps, as the client library's busy_poll does);
+    it sleeps, as the client library's busy_poll does); and the profile once more with each
+    daemon pinned to a core of its own, round robin (`--cpu-affinity`): three busy-polling
+    daemons on one host are otherwise sometimes all put on the same core by the kernel, and
+    the ring's hops then wait for each other;
   - memory with a client that stops reading: RSS before and after a 1 KB flood, and whether the
     daemon cut the reader off (it must, at MaxSessionMessages).
 The baseline column is the same run through a single daemon (no ring hops), measured in the
@@ -38,7 +41,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Daemons:
-    def __init__(self, build, n, options=()):
+    def __init__(self, build, n, options=(), pin=False):
         self.dir = tempfile.mkdtemp(prefix="chorus-bench.")
         base = 30000 + random.randrange(0, 2000) * 10
         self.ports = [base + 10 * i for i in range(n)]
@@ -50,11 +53,13 @@ class Daemons:
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.procs = []
+        cpus = sorted(os.sched_getaffinity(0))
         for i in range(n):
             log = open(os.path.join(self.dir, f"d{i + 1}.log"), "w")
-            self.procs.append(subprocess.Popen(
-                [os.path.join(build, "tools", "chorusd"), "-c", conf, "-n", f"d{i + 1}"],
-                stdout=log, stderr=subprocess.STDOUT))
+            cmd = [os.path.join(build, "tools", "chorusd"), "-c", conf, "-n", f"d{i + 1}"]
+            if pin:  # daemon i on core i (round robin): never all on one core
+                cmd += ["--cpu-affinity", str(cpus[i % len(cpus)])]
+            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
         for p in self.ports:
             path = os.path.join(self.dir, str(p))
             deadline = time.monotonic() + 10
@@ -149,8 +154,8 @@ LATENCY_PROFILE = ("TokenLinger = 100", "BusyPoll = 1000")
 CLIENT_POLL_US = 1000
 
 
-def measure_latency(build, service, size, rounds, options):
-    d = Daemons(build, 3, options)
+def measure_latency(build, service, size, rounds, options, pin=False):
+    d = Daemons(build, 3, options, pin)
     try:
         cpu0 = d.cpu_seconds()
         t0 = time.monotonic()
@@ -213,17 +218,18 @@ def main():
     print(f"latency profile ({', '.join(LATENCY_PROFILE)}), 3 daemons, side by side with the "
           "defaults; back to back with blocking clients and with polling clients (every member "
           f"polls {CLIENT_POLL_US} µs before it sleeps: busy_poll, CHORUS_BUSY_POLL_US); sporadic "
-          "with blocking clients; CPUs: the daemons' CPU time over the blocking run, in CPUs")
-    print(f"{'service':<7} {'size':>6} | {'default':>8} {'p50/p99':>7} {'polling':>14} "
-          f"{'sporadic':>14} {'CPUs':>5} | {'profile':>8} {'p50/p99':>7} {'polling':>14} "
-          f"{'sporadic':>14} {'CPUs':>5}")
+          "with blocking clients; CPUs: the daemons' CPU time over the blocking run, in CPUs; "
+          "pinned: the profile with daemon i on core i mod cores (--cpu-affinity)")
+    group = (f"{'p50/p99':>7} {'polling':>14} {'sporadic':>14} {'CPUs':>5}")
+    print(f"{'service':<7} {'size':>6} | {'default':>8} {group} | {'profile':>8} {group} | "
+          f"{'pinned':>8} {group}")
     for service, size in CASES:
         cols = []
-        for options in ((), LATENCY_PROFILE):
-            r = measure_latency(a.build, service, size, rounds, options)
+        for options, pin in (((), False), (LATENCY_PROFILE, False), (LATENCY_PROFILE, True)):
+            r = measure_latency(a.build, service, size, rounds, options, pin)
             cols.append(f"{r['p50']:>7.1f}/{r['p99']:<8.1f} {r['pp50']:>6.1f}/{r['pp99']:<7.1f} "
                         f"{r['sp50']:>6.1f}/{r['sp99']:<7.1f} {r['cpus']:>5.2f}")
-        print(f"{service:<7} {size:>6} | {cols[0]} | {cols[1]}", flush=True)
+        print(f"{service:<7} {size:>6} | {cols[0]} | {cols[1]} | {cols[2]}", flush=True)
     print("goals (issue 4): ≥ 150,000 msg/s for 1 KB AGREED with 3 daemons; p50 ≤ 30 µs AGREED, "
           "≤ 50 µs SAFE (Spread 5.0.1 here: 25-40 k msg/s, 55 µs, 103 µs)")
     count = int(200000 * scale)

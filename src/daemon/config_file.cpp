@@ -106,6 +106,56 @@ number_error parse_u32(std::string_view s, std::uint32_t lo, std::uint32_t hi, s
   return number_error::none;
 }
 
+}  // namespace
+
+util::result<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) {
+  auto bad = [&](std::string why) {
+    return util::status(errc::invalid_argument, quote(text) + " is not a CPU list: " + why);
+  };
+  if (text.empty()) return bad("it is empty (write CPUs as in taskset -c: 0,2-3)");
+  std::vector<bool> chosen(cpus_max);
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string_view part = text.substr(start, comma - start);
+    const std::size_t dash = part.find('-');
+    const std::string_view first = part.substr(0, dash);
+    const std::string_view last = dash == std::string_view::npos ? first : part.substr(dash + 1);
+    std::uint32_t lo = 0, hi = 0;
+    const auto a = parse_u32(first, 0, cpus_max - 1, lo);
+    const auto b = parse_u32(last, 0, cpus_max - 1, hi);
+    if (a == number_error::not_a_number || b == number_error::not_a_number) {
+      return bad(quote(part) + " is neither a CPU number nor a range a-b");
+    }
+    if (a != number_error::none || b != number_error::none) {
+      return bad(quote(part) + " names a CPU beyond " + std::to_string(cpus_max - 1));
+    }
+    if (lo > hi) return bad("the range " + quote(part) + " runs backwards");
+    for (std::uint32_t cpu = lo; cpu <= hi; ++cpu) chosen[cpu] = true;
+    start = comma + 1;
+  }
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t cpu = 0; cpu < cpus_max; ++cpu) {
+    if (chosen[cpu]) out.push_back(cpu);
+  }
+  return out;
+}
+
+std::string format_cpu_list(const std::vector<std::uint32_t>& cpus) {
+  std::string out;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(cpus[i]);
+    if (j > i) out += '-' + std::to_string(cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+namespace {
+
 // Canonical dotted IPv4: four numbers 0..255 without leading zeros (inet_aton would read a
 // leading zero as octal, so "010" is refused rather than guessed).
 bool is_ipv4(std::string_view s) {
@@ -292,9 +342,10 @@ constexpr std::array<number_option_of<std::uint32_t>, 3> local_number_options{{
 }};
 
 // Options with a parser of their own (parser::set_special, parse_debug_flags, parse_switch).
-constexpr std::array<std::string_view, 8> special_options{
-    "eventpriority",       "socketportreuse", "activeipversion", "allowedauthmethods",
-    "requiredauthmethods", "debugflags",      "eventtimestamp",  "eventprecisetimestamp"};
+constexpr std::array<std::string_view, 9> special_options{
+    "eventpriority",      "socketportreuse",       "activeipversion",
+    "allowedauthmethods", "requiredauthmethods",   "debugflags",
+    "eventtimestamp",     "eventprecisetimestamp", "cpuaffinity"};
 
 constexpr std::array<std::string_view, 6> priorities{"pDEBUG", "INFO",     "WARNING",
                                                      "ERROR",  "CRITICAL", "FATAL"};
@@ -772,6 +823,12 @@ status parser::set_option(std::string_view key, const token& name, const token& 
 status parser::set_special(std::string_view key, const token& name, const token& value) {
   if (key == "eventpriority") return set_choice(cfg_.event_priority, name, value, priorities);
   if (key == "socketportreuse") return set_choice(cfg_.socket_port_reuse, name, value, tristates);
+  if (key == "cpuaffinity") {
+    auto cpus = parse_cpu_list(value.text);
+    if (!cpus) return fail(value.line, std::string(name.text) + ": " + cpus.error().message());
+    cfg_.cpu_affinity = std::move(*cpus);
+    return {};
+  }
   if (key == "activeipversion") {
     if (auto s = set_choice(cfg_.active_ip_version, name, value, ip_versions); !s.ok()) return s;
     if (cfg_.active_ip_version == "IPv6") {

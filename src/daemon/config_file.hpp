@@ -7,7 +7,8 @@
 // (%n / %h in paths, local addresses, defaults that depend on the segment count).
 //
 // Chorus extensions, all refused by upstream Spread: `name address:port` (per-daemon port, so
-// that several daemons share one host), `RuntimeDir` holding %n, `UnixSocketDir = path`.
+// that several daemons share one host), `RuntimeDir` holding %n, `UnixSocketDir = path`, and the
+// local options `TokenLinger`, `BusyPoll` and `CpuAffinity`.
 // Not supported, with a clear error: IPv6 addresses, a daemon given by host name (no DNS).
 //
 // Nothing in a file can make these functions crash, assert or throw (other than std::bad_alloc);
@@ -34,6 +35,8 @@ inline constexpr std::size_t config_file_bytes_max = 1u << 20;  // load_config r
 // TokenLinger stays below the token's 5 ms retransmission time (core::config::token_linger).
 inline constexpr std::uint32_t token_linger_us_max = 4000;
 inline constexpr std::uint32_t busy_poll_us_max = 1000000;
+// `CpuAffinity` names CPUs 0..cpus_max-1 (glibc's CPU_SETSIZE).
+inline constexpr std::uint32_t cpus_max = 1024;
 
 // One line of a daemon's interface stanza `{ [D|C|M] addr ... }`.
 struct interface_entry {
@@ -72,6 +75,7 @@ struct file_config {
   // Chorus, local to this daemon (docs/configuration.md "Latency"), microseconds:
   std::uint32_t token_linger_us = 0;  // `TokenLinger`, 0..token_linger_us_max (core::config)
   std::uint32_t busy_poll_us = 0;     // `BusyPoll`, 0..busy_poll_us_max: spin this long when idle
+  std::vector<std::uint32_t> cpu_affinity;  // `CpuAffinity`: the CPUs to run on; empty = any
   std::optional<std::uint32_t> window, personal_window, accelerated_window;  // packets, 1..65535
   std::optional<bool> accelerated_ring, wide_area_network;
   // Milliseconds, 1..600000. Any subset may be given (Spread wants all or none).
@@ -108,6 +112,14 @@ struct file_config {
   // The directory of daemon `name`'s Unix socket: UnixSocketDir with %n replaced.
   std::string unix_socket_dir_of(std::string_view name) const;
 };
+
+// A CPU list as taskset(1) and /proc write it: comma-separated CPU numbers and ranges "a-b"
+// (a <= b), each below cpus_max, e.g. "0", "0,2", "0-3,8". Gives the CPUs ascending, without
+// repeats; an empty, malformed or out-of-range list is an error saying which part is wrong.
+util::result<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text);
+
+// The list back in its shortest form ("0-3,8"); "" for no CPUs.
+std::string format_cpu_list(const std::vector<std::uint32_t>& cpus);
 
 // Parses spread.conf text. `source` names the file in messages: "<source>:<line>: <reason>".
 util::result<file_config> parse_config(std::string_view text, std::string_view source);

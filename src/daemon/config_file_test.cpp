@@ -48,6 +48,7 @@ TEST(ConfigFile, MinimalFile) {
   EXPECT_EQ(c.max_session_messages, 1000u);
   EXPECT_EQ(c.token_linger_us, 0u);
   EXPECT_EQ(c.busy_poll_us, 0u);
+  EXPECT_TRUE(c.cpu_affinity.empty());
   EXPECT_FALSE(c.window.has_value());
   EXPECT_FALSE(c.token_timeout_ms.has_value());
   EXPECT_EQ(c.event_priority, "INFO");
@@ -80,6 +81,7 @@ SocketPortReuse = on
 MaxSessionMessages = 5000
 TokenLinger = 100
 BusyPoll = 250
+CpuAffinity = 3,0-1,1
 RuntimeDir = /var/run/chorus-%n
 UnixSocketDir = /run/chorus
 DaemonUser = spread
@@ -150,6 +152,7 @@ TEST(ConfigFile, SampleWithEveryOption) {
   EXPECT_EQ(c.max_session_messages, 5000u);
   EXPECT_EQ(c.token_linger_us, 100u);
   EXPECT_EQ(c.busy_poll_us, 250u);
+  EXPECT_EQ(c.cpu_affinity, (std::vector<std::uint32_t>{0, 1, 3}));
   EXPECT_EQ(c.runtime_dir, "/var/run/chorus-%n");
   EXPECT_EQ(c.unix_socket_dir, "/run/chorus");
   EXPECT_EQ(c.daemon_user, "spread");
@@ -274,6 +277,11 @@ const error_case error_cases[] = {
     {S "TokenLinger = 4001", 2, "TokenLinger = '4001' is out of range 0..4000"},
     {S "BusyPoll = 1000001", 2, "BusyPoll = '1000001' is out of range 0..1000000"},
     {S "BusyPoll = -5", 2, "bad number '-5' for BusyPoll"},
+    {S "CpuAffinity = 3-1", 2,
+     "CpuAffinity: '3-1' is not a CPU list: the range '3-1' runs backwards"},
+    {S "\nCpuAffinity = \"\"", 3, "CpuAffinity: '' is not a CPU list: it is empty"},
+    {S "CpuAffinity = 1024", 2, "'1024' names a CPU beyond 1023"},
+    {S "CpuAffinity = {", 2, "a value is expected after 'CpuAffinity =', found '{'"},
     {S "Window 5", 2, "'=' expected after Window"},
     {S "Window =", 2, "a value is expected after 'Window ='"},
     {S "Window = }", 2, "a value is expected"},
@@ -372,6 +380,53 @@ std::string many_segments(int n) {
   return text;
 }
 
+TEST(ConfigFile, CpuLists) {
+  struct ok_case {
+    std::string_view text;
+    std::vector<std::uint32_t> cpus;
+    std::string_view canonical;
+  };
+  for (const ok_case& c : std::initializer_list<ok_case>{
+           {"0", {0}, "0"},
+           {"1023", {1023}, "1023"},
+           {"0-3", {0, 1, 2, 3}, "0-3"},
+           {"2-2", {2}, "2"},
+           {"8,0-3", {0, 1, 2, 3, 8}, "0-3,8"},
+           {"3,1,2,1", {1, 2, 3}, "1-3"},
+           {"0,2,4", {0, 2, 4}, "0,2,4"},
+       }) {
+    SCOPED_TRACE(c.text);
+    auto r = parse_cpu_list(c.text);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(*r, c.cpus);
+    EXPECT_EQ(format_cpu_list(*r), c.canonical);
+  }
+  EXPECT_EQ(format_cpu_list({}), "");
+  struct bad_case {
+    std::string_view text, reason;
+  };
+  for (const bad_case& c : std::initializer_list<bad_case>{
+           {"", "it is empty"},
+           {",", "'' is neither a CPU number nor a range a-b"},
+           {"0,", "'' is neither"},
+           {"-1", "'-1' is neither"},
+           {"1-", "'1-' is neither"},
+           {"1-2-3", "'1-2-3' is neither"},
+           {"0x1", "'0x1' is neither"},
+           {" 1", "' 1' is neither"},
+           {"4-2", "the range '4-2' runs backwards"},
+           {"0-1024", "'0-1024' names a CPU beyond 1023"},
+           {"99999999999", "names a CPU beyond 1023"},
+       }) {
+    SCOPED_TRACE(c.text);
+    auto r = parse_cpu_list(c.text);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message().rfind("'" + std::string(c.text) + "' is not a CPU list: ", 0), 0u)
+        << r.error().message();
+    EXPECT_NE(r.error().message().find(c.reason), std::string::npos) << r.error().message();
+  }
+}
+
 TEST(ConfigFile, Limits) {
   EXPECT_EQ(parse_ok(many_daemons(128)).all_daemons().size(), 128u);
   auto r = parse_config(many_daemons(129), "spread.conf");
@@ -456,7 +511,7 @@ TEST(ConfigFile, HashIgnoresLayoutCommentsAndLocalOptions) {
                        "spread_segment 127.0.0.255 {d1 127.0.0.1 ; d2 127.0.0.2:4813\n"
                        "  d3 127.0.0.3:4823 # third\n}\n"
                        "EventLogFile = /var/log/x   DebugFlags = { ALL }  UnixSocketDir = /run\n"
-                       "TokenLinger = 50 BusyPoll = 100 MaxSessionMessages = 7"));
+                       "TokenLinger = 50 BusyPoll = 100 MaxSessionMessages = 7 CpuAffinity = 1"));
 }
 
 TEST(ConfigFile, HashChangesWithWhatDaemonsMustAgreeOn) {

@@ -1,6 +1,7 @@
 // server.cpp — see server.hpp.
 #include "daemon/server.hpp"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -550,6 +551,22 @@ void server::write_status(json_writer& w) const {
   w.end_object();
 }
 
+namespace {
+
+// The CPUs this process may run on now (CpuAffinity, taskset, cgroups), e.g. "0-1".
+std::string cpus_allowed() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return "";
+  std::vector<std::uint32_t> cpus;
+  for (std::uint32_t cpu = 0; cpu < cpus_max && cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return format_cpu_list(cpus);
+}
+
+}  // namespace
+
 void server::status_daemon(json_writer& w) const {
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(cfg_.hash.value));
@@ -557,6 +574,7 @@ void server::status_daemon(json_writer& w) const {
   w.field("name", opt_.daemon_name).field("node_id", cfg_.self.value);
   w.field("incarnation", cfg_.incarnation).field("version", version);
   w.field("config_source", opt_.source).field("config_hash", std::string_view(hash));
+  w.field("cpus", cpus_allowed());
   w.end_object();
 }
 

@@ -3,7 +3,8 @@
 // accepted file holds what the daemon relies on: 1..16 segments, 1..128 daemons with legal,
 // unique names that find() returns, a port for each. The accepted configuration, written back as
 // spread.conf text, parses again to the same config_hash (addresses are canonical and no value
-// is lost or invented by the parser).
+// is lost or invented by the parser). A CpuAffinity list is ascending, in range, and its short
+// form reads back to the same CPUs.
 // Thread-safety: libFuzzer calls this from one thread.
 #include <cstddef>
 #include <cstdint>
@@ -66,6 +67,15 @@ void check_accepted(const daemon::file_config& c) {
     FUZZ_CHECK(d->interfaces.size() <= daemon::interfaces_max);
     auto me = daemon::identify(c, d->name, {});
     FUZZ_CHECK(me.ok() && *me == d);
+  }
+  // CpuAffinity: ascending CPUs below cpus_max, no repeats, and its short form reads back.
+  for (std::size_t i = 0; i < c.cpu_affinity.size(); ++i) {
+    FUZZ_CHECK(c.cpu_affinity[i] < daemon::cpus_max);
+    FUZZ_CHECK(i == 0 || c.cpu_affinity[i - 1] < c.cpu_affinity[i]);
+  }
+  if (!c.cpu_affinity.empty()) {
+    auto cpus = daemon::parse_cpu_list(daemon::format_cpu_list(c.cpu_affinity));
+    FUZZ_CHECK(cpus.ok() && *cpus == c.cpu_affinity);
   }
   const std::uint64_t h = daemon::config_hash(c);
   auto again = daemon::parse_config(write_back(c), "again");

@@ -51,6 +51,15 @@ def _kill_leftovers() -> None:
         c.close()
 
 
+def cpu_set(text: str) -> set[int]:
+    """The CPUs of a list such as "0-3,8" (the status's "cpus", taskset's notation)."""
+    out: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        out |= set(range(int(first), int(last or first) + 1))
+    return out
+
+
 def random_name(prefix: str = "c", length: int = 10) -> str:
     """A legal private or group name (letters and digits) starting with `prefix`."""
     alphabet = string.ascii_lowercase + string.digits

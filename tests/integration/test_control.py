@@ -159,6 +159,8 @@ class OneDaemon(ControlTestCase):
                          ("d1", 0, "0.1.0", str(c.conf)))
         self.assertRegex(d["config_hash"], r"^[0-9a-f]{16}$")
         self.assertGreaterEqual(d["incarnation"], 1)
+        # Not pinned: the daemon may run where its parent (this test) may.
+        self.assertEqual(cluster.cpu_set(d["cpus"]), os.sched_getaffinity(0))
         self.assertIsInstance(st["uptime_s"], int)
         conf = st["configuration"]
         self.assertEqual((conf["type"], conf["members"]), ("regular", ["d1"]))

@@ -368,6 +368,37 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
             self.assertIn("shorten UnixSocketDir", out.stderr)
 
+    def test_cpu_affinity_from_the_file_and_the_command_line(self):
+        """CpuAffinity pins the daemon (and every thread it starts); --cpu-affinity overrides
+        the file; the status and the log say where it runs; a CPU this process may not use is
+        refused with the ones it may."""
+        usable = sorted(os.sched_getaffinity(0))
+        first, last = usable[0], usable[-1]
+        with cluster.Cluster(1, options=(f"CpuAffinity = {first}",)) as c:
+            c.start(1)
+            pid = c.procs[1].pid
+            self.assertEqual(os.sched_getaffinity(pid), {first})
+            self.assertEqual(c.status(1)["daemon"]["cpus"], str(first))
+            self.assertIn(f"CPU affinity: {first}", c.log(1))
+            c.stop(1)
+            cmd = c.command(1)
+            c.command = lambda i: cmd + ["--cpu-affinity", str(last)]
+            c.start(1)
+            self.assertEqual(os.sched_getaffinity(c.procs[1].pid), {last})
+            self.assertEqual(c.status(1)["daemon"]["cpus"], str(last))
+            c.stop(1)
+            for bad, reason in ((str(max(usable) + 1), "is not available to this process"),
+                                ("1-0", "runs backwards"), ("x", "is neither a CPU number")):
+                out = subprocess.run(cmd + ["--cpu-affinity", bad], capture_output=True,
+                                     text=True, timeout=10)
+                self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+                self.assertIn(reason, out.stderr)
+            c.conf.write_text(c.conf.read_text().replace(f"CpuAffinity = {first}",
+                                                         "CpuAffinity = 2-1"))
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+            self.assertRegex(out.stderr, r"spread\.conf:\d+: CpuAffinity: '2-1' is not a CPU list")
+
 
 if __name__ == "__main__":
     unittest.main()

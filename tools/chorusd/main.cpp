@@ -4,12 +4,14 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -52,6 +54,42 @@ util::result<daemon::file_config> load(const std::string& given, std::string& so
   return daemon::default_config();
 }
 
+// Runs this process (every thread it starts later too) on `cpus` only. Each must be one this
+// process may use now (cgroups, taskset): otherwise nothing changes and the error names them.
+util::status pin_to(const std::vector<std::uint32_t>& cpus) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+    return util::status(util::errc::invalid_argument,
+                        std::string("cannot read the CPU affinity: ") + std::strerror(errno));
+  }
+  std::vector<std::uint32_t> usable, refused;
+  for (std::uint32_t cpu = 0; cpu < daemon::cpus_max && cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) usable.push_back(cpu);
+  }
+  cpu_set_t want;
+  CPU_ZERO(&want);
+  for (auto cpu : cpus) {
+    if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed)) {
+      CPU_SET(cpu, &want);
+    } else {
+      refused.push_back(cpu);
+    }
+  }
+  if (!refused.empty()) {
+    return util::status(util::errc::invalid_argument,
+                        "CPU " + daemon::format_cpu_list(refused) +
+                            " is not available to this process (it may run on " +
+                            daemon::format_cpu_list(usable) + ")");
+  }
+  if (sched_setaffinity(0, sizeof want, &want) != 0) {
+    return util::status(
+        util::errc::invalid_argument,
+        "cannot run on CPU " + daemon::format_cpu_list(cpus) + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
 spdlog::level::level_enum level_of(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (s == "pdebug" || s == "debug") return spdlog::level::debug;
@@ -75,6 +113,7 @@ int main(int argc, char** argv) {
   std::string file, name, log_level;
   std::string spread_log;
   std::optional<std::uint32_t> busy_poll_us;
+  std::string cpu_affinity;
   app.add_option("-c,--config", file,
                  "configuration file (spread.conf syntax); default: ./spread.conf, "
                  "/etc/chorus/spread.conf, /etc/spread.conf, else one daemon on 127.0.0.1:4803");
@@ -88,6 +127,10 @@ int main(int argc, char** argv) {
                  "(0-1000000; default: BusyPoll from the file, else 0). Lower latency on hosts "
                  "whose idle CPUs are slow to wake, at the cost of up to one CPU while polling")
       ->check(CLI::Range(0u, daemon::busy_poll_us_max));
+  app.add_option("--cpu-affinity", cpu_affinity,
+                 "run only on these CPUs, a list as in taskset -c: 0,2-3 (default: CpuAffinity "
+                 "from the file, else any). With busy polling, keeps daemons that share a host "
+                 "on different cores");
   app.add_option("-l", spread_log, "accepted for Spread compatibility (y|n); ignored");
   app.add_flag_callback(
       "-V,--version",
@@ -103,6 +146,20 @@ int main(int argc, char** argv) {
   if (!conf) {
     std::cerr << "chorusd: " << conf.error().message() << "\n";
     return 2;
+  }
+  if (!cpu_affinity.empty()) {
+    auto cpus = daemon::parse_cpu_list(cpu_affinity);
+    if (!cpus) {
+      std::cerr << "chorusd: --cpu-affinity: " << cpus.error().message() << "\n";
+      return 2;
+    }
+    conf->cpu_affinity = std::move(*cpus);
+  }
+  if (!conf->cpu_affinity.empty()) {
+    if (auto pinned = pin_to(conf->cpu_affinity); !pinned.ok()) {
+      std::cerr << "chorusd: " << pinned.message() << "\n";
+      return 2;
+    }
   }
   auto self = daemon::identify(*conf, name, local_addresses());
   if (!self) {
@@ -143,6 +200,9 @@ int main(int argc, char** argv) {
   auto busy_poll = std::chrono::microseconds(busy_poll_us.value_or(opt.conf.busy_poll_us));
   if (busy_poll.count() > 0) {
     spdlog::info("busy polling: {} µs after each event before sleeping", busy_poll.count());
+  }
+  if (!opt.conf.cpu_affinity.empty()) {
+    spdlog::info("CPU affinity: {}", daemon::format_cpu_list(opt.conf.cpu_affinity));
   }
   spdlog::info("configuration from {}", source);
   auto srv = daemon::server::create(io, std::move(opt));
