@@ -1,7 +1,6 @@
 // server.cpp — see server.hpp.
 #include "daemon/server.hpp"
 
-#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "daemon/affinity.hpp"
 #include "wire/client_proto.hpp"
 #include "wire/group_msg.hpp"
 
@@ -551,22 +551,6 @@ void server::write_status(json_writer& w) const {
   w.end_object();
 }
 
-namespace {
-
-// The CPUs this process may run on now (CpuAffinity, taskset, cgroups), e.g. "0-1".
-std::string cpus_allowed() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return "";
-  std::vector<std::uint32_t> cpus;
-  for (std::uint32_t cpu = 0; cpu < cpus_max && cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  }
-  return format_cpu_list(cpus);
-}
-
-}  // namespace
-
 void server::status_daemon(json_writer& w) const {
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(cfg_.hash.value));
@@ -574,7 +558,7 @@ void server::status_daemon(json_writer& w) const {
   w.field("name", opt_.daemon_name).field("node_id", cfg_.self.value);
   w.field("incarnation", cfg_.incarnation).field("version", version);
   w.field("config_source", opt_.source).field("config_hash", std::string_view(hash));
-  w.field("cpus", cpus_allowed());
+  w.field("cpus", format_cpu_list(allowed_cpus()));
   w.end_object();
 }
 

@@ -4,18 +4,17 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 
+#include "daemon/affinity.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/server.hpp"
@@ -52,42 +51,6 @@ util::result<daemon::file_config> load(const std::string& given, std::string& so
   }
   source = "(embedded default: one daemon 'localhost' on 127.0.0.1:4803)";
   return daemon::default_config();
-}
-
-// Runs this process (every thread it starts later too) on `cpus` only. Each must be one this
-// process may use now (cgroups, taskset): otherwise nothing changes and the error names them.
-util::status pin_to(const std::vector<std::uint32_t>& cpus) {
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
-    return util::status(util::errc::invalid_argument,
-                        std::string("cannot read the CPU affinity: ") + std::strerror(errno));
-  }
-  std::vector<std::uint32_t> usable, refused;
-  for (std::uint32_t cpu = 0; cpu < daemon::cpus_max && cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &allowed)) usable.push_back(cpu);
-  }
-  cpu_set_t want;
-  CPU_ZERO(&want);
-  for (auto cpu : cpus) {
-    if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed)) {
-      CPU_SET(cpu, &want);
-    } else {
-      refused.push_back(cpu);
-    }
-  }
-  if (!refused.empty()) {
-    return util::status(util::errc::invalid_argument,
-                        "CPU " + daemon::format_cpu_list(refused) +
-                            " is not available to this process (it may run on " +
-                            daemon::format_cpu_list(usable) + ")");
-  }
-  if (sched_setaffinity(0, sizeof want, &want) != 0) {
-    return util::status(
-        util::errc::invalid_argument,
-        "cannot run on CPU " + daemon::format_cpu_list(cpus) + ": " + std::strerror(errno));
-  }
-  return {};
 }
 
 spdlog::level::level_enum level_of(std::string s) {
@@ -156,7 +119,7 @@ int main(int argc, char** argv) {
     conf->cpu_affinity = std::move(*cpus);
   }
   if (!conf->cpu_affinity.empty()) {
-    if (auto pinned = pin_to(conf->cpu_affinity); !pinned.ok()) {
+    if (auto pinned = daemon::pin_to(conf->cpu_affinity); !pinned.ok()) {
       std::cerr << "chorusd: " << pinned.message() << "\n";
       return 2;
     }
