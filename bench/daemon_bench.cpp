@@ -15,12 +15,16 @@
 //     rotation among three daemons: three wake-ups). AGREED latency cannot beat the first;
 //     SAFE latency cannot beat the sum. Both are measured twice: with processes that block,
 //     and with processes that poll (no wake-ups).
+// With --shm, every member's requests go through the daemon's shared-memory ring (the SHM
+// method: wire/session_ring.hpp, as the client library does) instead of its socket.
 // Prints one line of `key=value` pairs; bench/daemon_bench.py turns them into a table.
 // Uses blocking sockets (unless --poll-us) and one thread per connection; the figures are the
 // daemons', the client is kept cheap (large reads, no copies beyond parsing).
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +37,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -40,6 +46,7 @@
 
 #include "util/stats.hpp"
 #include "wire/client_proto.hpp"
+#include "wire/session_ring.hpp"
 
 namespace {
 
@@ -69,9 +76,23 @@ struct conn {
   std::string private_group;
   std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
   std::size_t begin = 0, end = 0;
-  std::int64_t poll_ns = 0;  // read_some's
+  std::int64_t poll_ns = 0;                            // read_some's
+  std::shared_ptr<chorus::wire::ring::producer> ring;  // --shm: requests go here
 
   void write_all(const void* p, std::size_t n) {
+    if (ring) {
+      std::span<const std::byte> left(static_cast<const std::byte*>(p), n);
+      for (;;) {
+        left = left.subspan(ring->write(left));
+        if (ring->publish()) {
+          const char bell = 0;
+          if (::send(fd, &bell, 1, MSG_NOSIGNAL) != 1) throw std::runtime_error("bell failed");
+        }
+        if (left.empty()) return;
+        if (!ring->consistent()) throw std::runtime_error("ring corrupt");
+        ::sched_yield();  // full: the daemon makes room
+      }
+    }
     auto* b = static_cast<const char*>(p);
     while (n > 0) {
       ssize_t w = ::write(fd, b, n);
@@ -107,7 +128,24 @@ struct conn {
   }
 };
 
-conn connect_to(const std::string& endpoint, const std::string& name) {
+// The accept's first byte and, with --shm, the memory file's descriptor that comes with it.
+int read_accept_byte(conn& c, std::byte& b) {
+  iovec iov{&b, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (::recvmsg(c.fd, &msg, 0) != 1) throw std::runtime_error("no accept");
+  cmsghdr* h = CMSG_FIRSTHDR(&msg);
+  if (h == nullptr || h->cmsg_type != SCM_RIGHTS) throw std::runtime_error("no shared memory");
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return fd;
+}
+
+conn connect_to(const std::string& endpoint, const std::string& name, bool shm) {
   conn c;
   c.fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};
@@ -125,7 +163,23 @@ conn connect_to(const std::string& endpoint, const std::string& name) {
   c.fill(1 + std::size_t(len));
   c.begin += 1 + std::size_t(len);
   char auth[90] = "NULL";
+  if (shm) std::memcpy(auth + 30, "SHM", 3);
   c.write_all(auth, sizeof auth);
+  if (shm) {
+    std::byte first{};
+    int fd = read_accept_byte(c, first);
+    struct stat st {};
+    ::fstat(fd, &st);
+    void* base =
+        ::mmap(nullptr, std::size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (base == MAP_FAILED) throw std::runtime_error("mmap failed");
+    auto p = chorus::wire::ring::producer::attach(
+        {static_cast<std::byte*>(base), std::size_t(st.st_size)});  // mapped until exit
+    if (!p) throw std::runtime_error(p.error().message());
+    c.ring = std::make_shared<chorus::wire::ring::producer>(*p);
+    c.buf[c.end++] = first;
+  }
   c.fill(5);
   std::size_t p = std::size_t(c.buf[c.begin + 4]);
   c.fill(5 + p);
@@ -171,17 +225,18 @@ struct options {
   std::size_t stalled = 0;   // extra members that join and never read (slow-reader check)
   std::size_t gap_us = 0;    // latency: pause between rounds (sporadic traffic; 0: back to back)
   std::size_t poll_us = 0;   // latency: every member polls its socket this long before it blocks
+  bool shm = false;          // requests through the daemon's shared-memory ring
 };
 
 int throughput(const options& o) {
   std::vector<conn> members;
   for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
-    members.push_back(connect_to(o.endpoints[i], "r" + std::to_string(i)));
+    members.push_back(connect_to(o.endpoints[i], "r" + std::to_string(i), o.shm));
     join(members.back(), "bench");
   }
   std::vector<conn> stalled;
   for (std::size_t i = 0; i < o.stalled; ++i) {
-    stalled.push_back(connect_to(o.endpoints[0], "s" + std::to_string(i)));
+    stalled.push_back(connect_to(o.endpoints[0], "s" + std::to_string(i), o.shm));
     join(stalled.back(), "bench");
   }
   for (auto& m : members) wait_members(m, members.size() + stalled.size());
@@ -240,8 +295,9 @@ int throughput(const options& o) {
 int latency(const options& o) {
   std::vector<conn> members;
   for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
-    members.push_back(connect_to(
-        o.endpoints[i], "l" + std::to_string(i) + "-" + std::to_string(::getpid() % 100000)));
+    members.push_back(
+        connect_to(o.endpoints[i],
+                   "l" + std::to_string(i) + "-" + std::to_string(::getpid() % 100000), o.shm));
     join(members.back(), "bench-lat");
     members.back().poll_ns = std::int64_t(o.poll_us) * 1000;
   }
@@ -410,11 +466,13 @@ int main(int argc, char** argv) {
       o.poll_us = std::stoul(val());
     } else if (a == "--window") {
       o.window = std::stoul(val());
+    } else if (a == "--shm") {
+      o.shm = true;
     } else {
       std::fprintf(stderr,
                    "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
                    "[--mode throughput|latency|floor] [--service agreed|safe|fifo] [--size BYTES] "
-                   "[--count N] [--window N] [--stalled N] [--gap-us N] [--poll-us N]\n");
+                   "[--count N] [--window N] [--stalled N] [--gap-us N] [--poll-us N] [--shm]\n");
       return a == "--help" ? 0 : 2;
     }
   }

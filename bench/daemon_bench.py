@@ -15,7 +15,8 @@ build/bench/daemon_bench (the client side, one process, one thread per connectio
     it sleeps, as the client library's busy_poll does); and the profile once more with each
     daemon pinned to a core of its own, round robin (`--cpu-affinity`): three busy-polling
     daemons on one host are otherwise sometimes all put on the same core by the kernel, and
-    the ring's hops then wait for each other;
+    the ring's hops then wait for each other; and pinned again with the clients' requests sent
+    through shared memory (`--shm`: the SHM method, docs/protocol.md) instead of the socket;
   - memory with a client that stops reading: RSS before and after a 1 KB flood, and whether the
     daemon cut the reader off (it must, at MaxSessionMessages).
 The baseline column is the same run through a single daemon (no ring hops), measured in the
@@ -154,15 +155,18 @@ LATENCY_PROFILE = ("TokenLinger = 100", "BusyPoll = 1000")
 CLIENT_POLL_US = 1000
 
 
-def measure_latency(build, service, size, rounds, options, pin=False):
+def measure_latency(build, service, size, rounds, options, pin=False, shm=False):
     d = Daemons(build, 3, options, pin)
+    extra = ("--shm",) if shm else ()
     try:
         cpu0 = d.cpu_seconds()
         t0 = time.monotonic()
-        p50, p99 = latencies(build, d, service, size, rounds)
+        p50, p99 = latencies(build, d, service, size, rounds, *extra)
         cpu = (d.cpu_seconds() - cpu0) / (time.monotonic() - t0)
-        sp50, sp99 = sporadic_latencies(build, d, service, size, rounds)
-        pp50, pp99 = latencies(build, d, service, size, rounds, "--poll-us", str(CLIENT_POLL_US))
+        sp50, sp99 = latencies(build, d, service, size, max(rounds // 5, 50), "--gap-us", "1000",
+                               *extra)
+        pp50, pp99 = latencies(build, d, service, size, rounds, "--poll-us", str(CLIENT_POLL_US),
+                               *extra)
         return {"p50": p50, "p99": p99, "sp50": sp50, "sp99": sp99, "pp50": pp50, "pp99": pp99,
                 "cpus": cpu}
     finally:
@@ -219,17 +223,20 @@ def main():
           "defaults; back to back with blocking clients and with polling clients (every member "
           f"polls {CLIENT_POLL_US} µs before it sleeps: busy_poll, CHORUS_BUSY_POLL_US); sporadic "
           "with blocking clients; CPUs: the daemons' CPU time over the blocking run, in CPUs; "
-          "pinned: the profile with daemon i on core i mod cores (--cpu-affinity)")
+          "pinned: the profile with daemon i on core i mod cores (--cpu-affinity); +shm: pinned, "
+          "and the clients' requests go through shared memory (the SHM method, as the client "
+          "library does by default on the Unix socket) instead of the socket")
     group = (f"{'p50/p99':>7} {'polling':>14} {'sporadic':>14} {'CPUs':>5}")
     print(f"{'service':<7} {'size':>6} | {'default':>8} {group} | {'profile':>8} {group} | "
-          f"{'pinned':>8} {group}")
+          f"{'pinned':>8} {group} | {'+shm':>8} {group}")
     for service, size in CASES:
         cols = []
-        for options, pin in (((), False), (LATENCY_PROFILE, False), (LATENCY_PROFILE, True)):
-            r = measure_latency(a.build, service, size, rounds, options, pin)
+        for options, pin, shm in (((), False, False), (LATENCY_PROFILE, False, False),
+                                  (LATENCY_PROFILE, True, False), (LATENCY_PROFILE, True, True)):
+            r = measure_latency(a.build, service, size, rounds, options, pin, shm)
             cols.append(f"{r['p50']:>7.1f}/{r['p99']:<8.1f} {r['pp50']:>6.1f}/{r['pp99']:<7.1f} "
                         f"{r['sp50']:>6.1f}/{r['sp99']:<7.1f} {r['cpus']:>5.2f}")
-        print(f"{service:<7} {size:>6} | {cols[0]} | {cols[1]} | {cols[2]}", flush=True)
+        print(f"{service:<7} {size:>6} | {' | '.join(cols)}", flush=True)
     print("goals (issue 4): ≥ 150,000 msg/s for 1 KB AGREED with 3 daemons; p50 ≤ 30 µs AGREED, "
           "≤ 50 µs SAFE (Spread 5.0.1 here: 25-40 k msg/s, 55 µs, 103 µs)")
     count = int(200000 * scale)

@@ -123,6 +123,11 @@ struct connect_options {
   // within the window, for a CPU kept busy meanwhile. 0 (the default): sleep at once.
   // docs/configuration.md, "Latency".
   std::chrono::microseconds busy_poll{0};
+  // Over the Unix socket to a Chorus daemon: requests travel through a ring in shared memory
+  // the daemon provides, not the socket: a send is a copy, without a system call while the
+  // daemon polls. Spread daemons and TCP connections use the socket whatever this says.
+  // docs/client.md, "Shared memory".
+  bool shared_memory = true;
 };
 
 struct send_options {

@@ -95,6 +95,7 @@ result<connection> connection::connect(const connect_options& o) {
                  "busy_poll must be 0 to 1 s, not " + std::to_string(o.busy_poll.count()) + " µs"};
   }
   r.busy_poll = o.busy_poll;
+  r.shared_memory = o.shared_memory;
   auto s = client::stream::connect(r);
   if (!s.ok()) return s.error();
   return connection(std::move(*s));

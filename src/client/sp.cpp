@@ -82,6 +82,17 @@ std::optional<std::chrono::microseconds> busy_poll_from_environment() {
   return std::chrono::microseconds{us};
 }
 
+// CHORUS_SHARED_MEMORY: "0" sends requests over the socket even where the daemon offers shared
+// memory (docs/client.md, "Shared memory"); "1" or unset: shared memory when offered.
+std::optional<bool> shared_memory_from_environment() {
+  const char* v = std::getenv("CHORUS_SHARED_MEMORY");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "1") == 0) return true;
+  if (std::strcmp(v, "0") == 0) return false;
+  std::fprintf(stderr, "chorus: CHORUS_SHARED_MEMORY=%s is neither 0 nor 1; SP_connect refused\n",
+               v);
+  return std::nullopt;
+}
+
 std::shared_ptr<stream> find(mailbox m) {
   std::lock_guard lock(table_mutex);
   auto it = table().find(m);
@@ -230,6 +241,9 @@ int SP_connect_timeout(const char* spread_name, const char* private_name, int pr
   auto busy_poll = busy_poll_from_environment();
   if (!busy_poll) return ILLEGAL_TIME;
   r.busy_poll = *busy_poll;
+  auto shared_memory = shared_memory_from_environment();
+  if (!shared_memory) return ILLEGAL_SPREAD;
+  r.shared_memory = *shared_memory;
   if (time_out.sec != 0 || time_out.usec != 0) {
     r.deadline = chorus::client::clock::now() + std::chrono::seconds(time_out.sec) +
                  std::chrono::microseconds(time_out.usec);

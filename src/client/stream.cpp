@@ -2,19 +2,26 @@
 #include "client/stream.hpp"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <thread>
+
+#include "wire/session_ring.hpp"
 
 namespace chorus::client {
 namespace {
@@ -202,7 +209,78 @@ result<void> read_all(int fd, std::byte* p, std::size_t n,
   return {};
 }
 
+// One byte, and the descriptor passed with it (SCM_RIGHTS) if any (else -1).
+result<int> read_byte_with_descriptor(int fd, std::byte& b,
+                                      std::optional<clock::time_point> deadline) {
+  for (;;) {
+    iovec iov{&b, 1};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 4)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    ssize_t r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (r > 0) {
+      int passed = -1;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+          int got = -1;
+          std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          if (passed < 0) {
+            passed = got;
+          } else {
+            ::close(got);  // one descriptor is expected; others are not kept open
+          }
+        }
+      }
+      return passed;
+    }
+    if (r == 0) return fail(connection_closed, "the daemon closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_for(fd, POLLIN, deadline)) return fail(timed_out, "read timed out");
+      continue;
+    }
+    return fail(connection_closed, std::string("read: ") + std::strerror(errno));
+  }
+}
+
 }  // namespace
+
+// The request ring: our mapping of the daemon's memory file.
+struct stream::shm_output {
+  void* base = nullptr;
+  std::size_t bytes = 0;
+  std::optional<wire::ring::producer> ring;
+  ~shm_output() {
+    if (base != nullptr) ::munmap(base, bytes);
+  }
+  // Maps the memory file the daemon passed and checks the ring in it; closes `fd`.
+  static result<std::unique_ptr<shm_output>> attach(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
+      ::close(fd);
+      return fail(connection_closed, "handshake: the daemon's shared memory has no size");
+    }
+    auto out = std::make_unique<shm_output>();
+    out->bytes = static_cast<std::size_t>(st.st_size);
+    void* base = ::mmap(nullptr, out->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (base == MAP_FAILED) {
+      return fail(
+          connection_closed,
+          std::string("handshake: mapping the daemon's shared memory: ") + std::strerror(errno));
+    }
+    out->base = base;
+    auto p = wire::ring::producer::attach({static_cast<std::byte*>(base), out->bytes});
+    if (!p) return fail(connection_closed, "handshake: " + p.error().message());
+    out->ring.emplace(std::move(*p));
+    return out;
+  }
+};
 
 const char* describe(int code) noexcept {
   switch (code) {
@@ -275,11 +353,12 @@ std::uint32_t reject_type(std::span<const std::byte, 4> old_type, bool little_en
 }
 
 stream::stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version,
-               std::chrono::microseconds busy_poll)
+               std::chrono::microseconds busy_poll, std::unique_ptr<shm_output> shm)
     : fd_(fd),
       private_group_(std::move(private_group)),
       daemon_version_(version),
-      busy_poll_(busy_poll) {}
+      busy_poll_(busy_poll),
+      shm_(std::move(shm)) {}
 
 stream::~stream() {
   if (fd_ >= 0) ::close(fd_);
@@ -324,15 +403,32 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
     return give_up(reject_auth,
                    "the daemon does not offer NULL authentication (offers: '" + methods + "')");
   }
-  // Step 3: NULL in the first of three 30-byte slots.
+  // Step 3: NULL in the first of three 30-byte slots; SHM in the second when the daemon offers
+  // it (Chorus) and it can work (a Unix socket).
+  const bool shm =
+      r.shared_memory && ep->unix_socket &&
+      (" " + methods).find(std::string(" ") + wire::ring::auth_method + " ") != std::string::npos;
   std::array<std::byte, cl::auth_choice_bytes> choice{};
   std::memcpy(choice.data(), "NULL", 4);
+  if (shm) {
+    std::memcpy(choice.data() + cl::auth_name_bytes, wire::ring::auth_method,
+                std::strlen(wire::ring::auth_method));
+  }
   if (auto f = write_all(fd, choice.data(), choice.size(), r.deadline); !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
-  // Step 5: accept, version, private group.
+  // Step 5: accept, version, private group; with SHM the memory file comes with the first byte.
   std::array<std::byte, 5> accept{};
-  if (auto f = read_all(fd, accept.data(), 1, r.deadline); !f) {
+  std::unique_ptr<shm_output> ring;
+  if (shm) {
+    auto passed = read_byte_with_descriptor(fd, accept[0], r.deadline);
+    if (!passed) return give_up(connection_closed, "handshake: " + passed.error().message);
+    if (*passed >= 0) {
+      auto attached = shm_output::attach(*passed);
+      if (!attached) return give_up(attached.error().code, attached.error().message);
+      ring = std::move(*attached);
+    }
+  } else if (auto f = read_all(fd, accept.data(), 1, r.deadline); !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
   auto verdict = static_cast<std::int8_t>(accept[0]);
@@ -351,12 +447,16 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
     return give_up(connection_closed, "handshake: malformed accept");
   }
   if (version[0] < 3) return give_up(reject_version, "the daemon is older than Spread 3");
+  if (shm && ring == nullptr) {
+    return give_up(connection_closed, "handshake: the daemon accepted SHM but sent no memory");
+  }
   std::string private_group(plen, '\0');
   if (auto f = read_all(fd, reinterpret_cast<std::byte*>(private_group.data()), plen, r.deadline);
       !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
-  return std::shared_ptr<stream>(new stream(fd, std::move(private_group), version, r.busy_poll));
+  return std::shared_ptr<stream>(
+      new stream(fd, std::move(private_group), version, r.busy_poll, std::move(ring)));
 }
 
 result<std::size_t> stream::send(std::uint32_t type, std::span<const std::string_view> groups,
@@ -376,7 +476,8 @@ result<std::size_t> stream::send(std::uint32_t type, std::span<const std::string
                                       std::to_string(data + cl::name_bytes * groups.size()) + ")");
   }
   util::byte_vector frame;
-  frame.reserve(cl::header_bytes + cl::name_bytes * groups.size() + data);
+  // Through shared memory the data parts are copied straight into the ring, after the rest.
+  frame.reserve(cl::header_bytes + cl::name_bytes * groups.size() + (shm_ ? 0 : data));
   util::byte_writer w(frame);
   // hint: the marker and the message type in bits 8–23, little-endian like the rest.
   auto mt = static_cast<std::uint32_t>(static_cast<std::uint16_t>(mess_type));
@@ -390,15 +491,79 @@ result<std::size_t> stream::send(std::uint32_t type, std::span<const std::string
     std::memcpy(field.data(), g.data(), std::min(g.size(), cl::name_bytes - 1));
     w.bytes(field);
   }
-  for (auto p : parts) w.bytes(p);
+  if (!shm_) {
+    for (auto p : parts) w.bytes(p);
+  }
   std::lock_guard lock(send_mutex_);
   if (closed_) return fail(illegal_session, "the connection was closed");
   if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
+  if (shm_) {
+    auto f = put(frame);
+    for (std::size_t i = 0; f && i < parts.size(); ++i) f = put(parts[i]);
+    if (f) f = publish();
+    if (!f) {
+      failed_ = true;
+      return f.error();
+    }
+    return data;
+  }
   if (auto f = write_all(fd_, frame.data(), frame.size(), std::nullopt); !f) {
     failed_ = true;
     return fail(connection_closed, f.error().message);
   }
   return data;
+}
+
+result<void> stream::put(std::span<const std::byte> bytes) {
+  while (!bytes.empty()) {
+    bytes = bytes.subspan(shm_->ring->write(bytes));
+    if (bytes.empty()) break;
+    // Full: what fits is published, so the daemon can make room, then we wait for it.
+    if (auto f = publish(); !f) return f;
+    if (auto f = wait_for_room(); !f) return f;
+  }
+  return {};
+}
+
+result<void> stream::publish() {
+  if (!shm_->ring->publish()) return {};
+  // The daemon may sleep: one byte on the socket wakes it (only one is ever outstanding).
+  const std::byte bell{0};
+  for (;;) {
+    if (::send(fd_, &bell, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) return {};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {  // cannot be full of bells; wait anyway
+      if (!wait_for(fd_, POLLOUT, std::nullopt)) continue;
+      continue;
+    }
+    return fail(connection_closed, std::string("ringing the daemon: ") + std::strerror(errno));
+  }
+}
+
+// Polls (yielding) for a while, then sleeps on the ring's futex in slices, checking between
+// them that the daemon is still there: it closes the socket when it ends the session.
+result<void> stream::wait_for_room() {
+  auto& ring = *shm_->ring;
+  const auto spin_until = clock::now() + std::max(busy_poll_, std::chrono::microseconds{50});
+  for (;;) {
+    if (closed_) return fail(illegal_session, "the connection was closed");
+    if (!ring.consistent()) {
+      return fail(net_error_on_session, "the shared-memory ring is corrupt");
+    }
+    if (ring.room() > 0) return {};
+    if (clock::now() < spin_until) {
+      std::this_thread::yield();
+      continue;
+    }
+    const std::uint32_t seen = ring.prepare_wait();
+    if (ring.room() > 0) continue;
+    timespec slice{0, 20'000'000};
+    ::syscall(SYS_futex, &ring.space_event(), FUTEX_WAIT, seen, &slice, nullptr, 0);
+    pollfd p{fd_, POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      return fail(connection_closed, "the daemon closed the connection");
+    }
+  }
 }
 
 result<void> stream::control(std::uint32_t type, std::string_view group) {

@@ -73,6 +73,10 @@ struct connect_request {
   // A receive that finds nothing polls the socket this long (yielding the CPU between tries)
   // before it sleeps; 0: it sleeps at once. At most busy_poll_max (the callers check).
   std::chrono::microseconds busy_poll{0};
+  // Over the Unix socket, to a daemon that offers it: requests go through a ring in shared
+  // memory instead of the socket (wire/session_ring.hpp), which saves a system call per send
+  // and, with a busy-polling daemon, its read and wake-up.
+  bool shared_memory = true;
 };
 inline constexpr std::chrono::microseconds busy_poll_max{1000000};
 
@@ -86,6 +90,8 @@ class stream {
   int fd() const noexcept { return fd_; }
   const std::string& private_group() const noexcept { return private_group_; }
   std::array<std::uint8_t, 3> daemon_version() const noexcept { return daemon_version_; }
+  // Requests go through shared memory (the daemon offered it and we asked).
+  bool shared_memory() const noexcept { return shm_ != nullptr; }
 
   // One message, whole or not at all: `type` is the service (with SELF_DISCARD) or JOIN/LEAVE/
   // KILL, `groups` its destinations, `parts` the payload gathered. Checks what Spread's client
@@ -123,9 +129,14 @@ class stream {
   bool closed() const noexcept { return closed_; }
 
  private:
+  struct shm_output;
   stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version,
-         std::chrono::microseconds busy_poll);
+         std::chrono::microseconds busy_poll, std::unique_ptr<shm_output> shm);
   result<void> read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline);
+  // Shared memory: copies `bytes` into the ring, waiting for room as needed (send_mutex_ held).
+  result<void> put(std::span<const std::byte> bytes);
+  result<void> publish();
+  result<void> wait_for_room();
 
   int fd_;
   std::string private_group_;
@@ -136,6 +147,7 @@ class stream {
   std::optional<wire::client::header> saved_;
   std::atomic<bool> failed_ = false;
   std::atomic<bool> closed_ = false;  // shutdown() or close_now() was called
+  std::unique_ptr<shm_output> shm_;   // the request ring, in a shared-memory session
 };
 
 // A 32-bit word in the other byte order.

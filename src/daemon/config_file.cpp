@@ -335,10 +335,11 @@ constexpr std::array<string_option, 6> string_options{{
 }};
 
 // Numbers that only change this daemon's behaviour (not part of the configuration hash).
-constexpr std::array<number_option_of<std::uint32_t>, 3> local_number_options{{
+constexpr std::array<number_option_of<std::uint32_t>, 4> local_number_options{{
     {"maxsessionmessages", &file_config::max_session_messages, 1, 1000000},
     {"tokenlinger", &file_config::token_linger_us, 0, token_linger_us_max},
     {"busypoll", &file_config::busy_poll_us, 0, busy_poll_us_max},
+    {"sharedmemoryring", &file_config::shared_memory_ring_kib, 0, shared_memory_ring_kib_max},
 }};
 
 // Options with a parser of their own (parser::set_special, parse_debug_flags, parse_switch).

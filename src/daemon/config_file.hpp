@@ -8,7 +8,7 @@
 //
 // Chorus extensions, all refused by upstream Spread: `name address:port` (per-daemon port, so
 // that several daemons share one host), `RuntimeDir` holding %n, `UnixSocketDir = path`, and the
-// local options `TokenLinger`, `BusyPoll` and `CpuAffinity`.
+// local options `TokenLinger`, `BusyPoll`, `CpuAffinity` and `SharedMemoryRing`.
 // Not supported, with a clear error: IPv6 addresses, a daemon given by host name (no DNS).
 //
 // Nothing in a file can make these functions crash, assert or throw (other than std::bad_alloc);
@@ -35,6 +35,8 @@ inline constexpr std::size_t config_file_bytes_max = 1u << 20;  // load_config r
 // TokenLinger stays below the token's 5 ms retransmission time (core::config::token_linger).
 inline constexpr std::uint32_t token_linger_us_max = 4000;
 inline constexpr std::uint32_t busy_poll_us_max = 1000000;
+// `SharedMemoryRing`, KiB: a shared-memory session's request ring (0: not offered).
+inline constexpr std::uint32_t shared_memory_ring_kib_max = 65536;
 // `CpuAffinity` names CPUs 0..cpus_max-1 (glibc's CPU_SETSIZE).
 inline constexpr std::uint32_t cpus_max = 1024;
 
@@ -75,6 +77,9 @@ struct file_config {
   // Chorus, local to this daemon (docs/configuration.md "Latency"), microseconds:
   std::uint32_t token_linger_us = 0;  // `TokenLinger`, 0..token_linger_us_max (core::config)
   std::uint32_t busy_poll_us = 0;     // `BusyPoll`, 0..busy_poll_us_max: spin this long when idle
+  // `SharedMemoryRing`, KiB, 0..shared_memory_ring_kib_max (rounded up to a power of two by
+  // the daemon); 0: Unix-socket clients are not offered shared memory.
+  std::uint32_t shared_memory_ring_kib = 256;
   std::vector<std::uint32_t> cpu_affinity;  // `CpuAffinity`: the CPUs to run on; empty = any
   std::optional<std::uint32_t> window, personal_window, accelerated_window;  // packets, 1..65535
   std::optional<bool> accelerated_ring, wide_area_network;

@@ -48,6 +48,7 @@ TEST(ConfigFile, MinimalFile) {
   EXPECT_EQ(c.max_session_messages, 1000u);
   EXPECT_EQ(c.token_linger_us, 0u);
   EXPECT_EQ(c.busy_poll_us, 0u);
+  EXPECT_EQ(c.shared_memory_ring_kib, 256u);
   EXPECT_TRUE(c.cpu_affinity.empty());
   EXPECT_FALSE(c.window.has_value());
   EXPECT_FALSE(c.token_timeout_ms.has_value());
@@ -81,6 +82,7 @@ SocketPortReuse = on
 MaxSessionMessages = 5000
 TokenLinger = 100
 BusyPoll = 250
+SharedMemoryRing = 1024
 CpuAffinity = 3,0-1,1
 RuntimeDir = /var/run/chorus-%n
 UnixSocketDir = /run/chorus
@@ -152,6 +154,7 @@ TEST(ConfigFile, SampleWithEveryOption) {
   EXPECT_EQ(c.max_session_messages, 5000u);
   EXPECT_EQ(c.token_linger_us, 100u);
   EXPECT_EQ(c.busy_poll_us, 250u);
+  EXPECT_EQ(c.shared_memory_ring_kib, 1024u);
   EXPECT_EQ(c.cpu_affinity, (std::vector<std::uint32_t>{0, 1, 3}));
   EXPECT_EQ(c.runtime_dir, "/var/run/chorus-%n");
   EXPECT_EQ(c.unix_socket_dir, "/run/chorus");
@@ -277,6 +280,7 @@ const error_case error_cases[] = {
     {S "TokenLinger = 4001", 2, "TokenLinger = '4001' is out of range 0..4000"},
     {S "BusyPoll = 1000001", 2, "BusyPoll = '1000001' is out of range 0..1000000"},
     {S "BusyPoll = -5", 2, "bad number '-5' for BusyPoll"},
+    {S "SharedMemoryRing = 65537", 2, "SharedMemoryRing = '65537' is out of range 0..65536"},
     {S "CpuAffinity = 3-1", 2,
      "CpuAffinity: '3-1' is not a CPU list: the range '3-1' runs backwards"},
     {S "\nCpuAffinity = \"\"", 3, "CpuAffinity: '' is not a CPU list: it is empty"},
@@ -511,7 +515,8 @@ TEST(ConfigFile, HashIgnoresLayoutCommentsAndLocalOptions) {
                        "spread_segment 127.0.0.255 {d1 127.0.0.1 ; d2 127.0.0.2:4813\n"
                        "  d3 127.0.0.3:4823 # third\n}\n"
                        "EventLogFile = /var/log/x   DebugFlags = { ALL }  UnixSocketDir = /run\n"
-                       "TokenLinger = 50 BusyPoll = 100 MaxSessionMessages = 7 CpuAffinity = 1"));
+                       "TokenLinger = 50 BusyPoll = 100 MaxSessionMessages = 7 CpuAffinity = 1\n"
+                       "SharedMemoryRing = 0"));
 }
 
 TEST(ConfigFile, HashChangesWithWhatDaemonsMustAgreeOn) {

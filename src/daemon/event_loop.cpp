@@ -19,7 +19,10 @@ void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll,
     if (worked) {
       last_work = clock::now();
     } else if (clock::now() - last_work >= busy_poll) {
-      if (hooks.before_sleep) hooks.before_sleep();
+      if (hooks.before_sleep && hooks.before_sleep()) {
+        last_work = clock::now();
+        continue;
+      }
       io.run_one();  // sleeps until something is ready
       last_work = clock::now();
     } else {

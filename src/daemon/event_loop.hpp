@@ -11,7 +11,8 @@
 // While it polls, the loop also calls its owner's `poll` hook every round, so the owner can check
 // a deadline against the clock instead of arming a kernel timer for it (on a virtual machine,
 // programming a timer costs far more than reading the clock). Before it sleeps, it calls
-// `before_sleep`, where the owner arms whatever its polling stood in for.
+// `before_sleep`, where the owner arms whatever its polling stood in for (or finds work that
+// came while it was deciding, and keeps polling).
 #pragma once
 
 #include <asio.hpp>
@@ -21,8 +22,9 @@
 namespace chorus::daemon {
 
 struct poll_hooks {
-  std::function<bool()> poll;          // one polling round; true if it did any work
-  std::function<void()> before_sleep;  // the loop is about to sleep until an event
+  std::function<bool()> poll;  // one polling round; true if it did any work
+  // The loop is about to sleep until an event; true: work turned up, keep polling instead.
+  std::function<bool()> before_sleep;
 };
 
 void run_event_loop(asio::io_context& io, std::chrono::microseconds busy_poll,

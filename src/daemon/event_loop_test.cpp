@@ -73,10 +73,35 @@ TEST(EventLoopBusyPoll, CallsThePollHookEveryRoundAndBeforeSleepBeforeItSleeps) 
     EXPECT_GT(rounds, 1000) << "slept while the hook still had work";
     t.expires_after(1ms);
     t.async_wait([&](const asio::error_code&) { io.stop(); });
+    return false;
   };
   run_event_loop(io, 1000us, hooks);
   EXPECT_EQ(sleeps, 1);
   EXPECT_TRUE(io.stopped());
+}
+
+TEST(EventLoopBusyPoll, WorkFoundBeforeSleepKeepsTheLoopPolling) {
+  // before_sleep finds work the first time (a shared-memory request that arrived while the
+  // loop decided to sleep): the loop must poll again instead of sleeping, and only sleep at the
+  // second attempt.
+  asio::io_context io(1);
+  auto busy = asio::make_work_guard(io);
+  asio::steady_timer t(io);
+  int rounds_after_first = 0, sleeps = 0;
+  poll_hooks hooks;
+  hooks.poll = [&] {
+    if (sleeps == 1) ++rounds_after_first;
+    return false;
+  };
+  hooks.before_sleep = [&] {
+    if (++sleeps == 1) return true;
+    t.expires_after(1ms);
+    t.async_wait([&](const asio::error_code&) { io.stop(); });
+    return false;
+  };
+  run_event_loop(io, 200us, hooks);
+  EXPECT_EQ(sleeps, 2);
+  EXPECT_GT(rounds_after_first, 0);
 }
 
 TEST(EventLoopBusyPoll, NoPollHookRoundAfterStop) {

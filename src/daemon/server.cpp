@@ -282,7 +282,7 @@ void server::accept_unix() {
   unix_.async_accept([this](const asio::error_code& ec, asio::local::stream_protocol::socket s) {
     if (stopped_) return;
     if (!ec) {
-      add_session(asio::generic::stream_protocol::socket(std::move(s)), unix_path_);
+      add_session(asio::generic::stream_protocol::socket(std::move(s)), unix_path_, true);
       accept_unix();
     } else {
       accept_failed("Unix socket", ec, unix_retry_, [this] { accept_unix(); });
@@ -310,7 +310,8 @@ void server::accept_failed(const char* what, const asio::error_code& ec, asio::s
   });
 }
 
-void server::add_session(asio::generic::stream_protocol::socket socket, std::string peer) {
+void server::add_session(asio::generic::stream_protocol::socket socket, std::string peer,
+                         bool local) {
   if (accept_exhausted_) {
     spdlog::info("accepting clients again ({} sessions)", sessions_.size());
     accept_exhausted_ = false;
@@ -323,7 +324,8 @@ void server::add_session(asio::generic::stream_protocol::socket socket, std::str
     return;
   }
   core::session_id id{next_session_++};
-  auto s = std::make_shared<session>(*this, id, std::move(socket), std::move(peer), opt_.limits);
+  auto s =
+      std::make_shared<session>(*this, id, std::move(socket), std::move(peer), opt_.limits, local);
   sessions_.emplace(id.value, s);
   s->start();
 }
@@ -346,6 +348,7 @@ std::string server::generate_name() {
 
 void server::opened(session& s) {
   claimed_.erase(s.private_group());
+  if (s.shared_memory()) shm_sessions_.push_back(&s);
   groups_.open_session(s.id(), s.private_group(), s.membership());
   spdlog::debug("session {} opened from {}{}", s.private_group(), s.peer(),
                 s.membership() ? "" : " (no membership messages)");
@@ -371,6 +374,7 @@ bool server::submit(session& s, core::service svc, util::byte_vector payload) {
 }
 
 void server::closed(session& s, bool was_open, const std::string& reason) {
+  std::erase(shm_sessions_, &s);
   auto claimed = claimed_.find(s.private_group());
   if (claimed != claimed_.end() && claimed->second == s.id()) claimed_.erase(claimed);
   if (was_open) {
@@ -520,13 +524,28 @@ poll_hooks server::polling_hooks() {
   // A deadline already set stays with the kernel timer armed for it; later ones come here.
   poll_hooks h;
   h.poll = [this] {
-    if (stopped_ || !due_ || *due_ > now()) return false;
+    if (stopped_) return false;
+    bool worked = false;
+    // Indexes, not iterators: a session that fails here leaves the list.
+    for (std::size_t i = 0; i < shm_sessions_.size(); ++i) {
+      session* s = shm_sessions_[i];
+      s->set_polling(true);
+      if (s->poll_shared_memory()) worked = true;
+    }
+    if (!due_ || *due_ > now()) return worked;
     due_.reset();
     fire_deadline();
     return true;
   };
   h.before_sleep = [this] {
-    if (!stopped_ && due_) arm_kernel_timer(*due_);
+    if (stopped_) return false;
+    // Clients ring while we sleep; whatever they published before they could know is taken
+    // first.
+    bool waiting = false;
+    for (session* s : shm_sessions_) waiting = s->set_polling(false) || waiting;
+    if (waiting) return true;
+    if (due_) arm_kernel_timer(*due_);
+    return false;
   };
   return h;
 }
@@ -672,7 +691,7 @@ void server::status_sessions(json_writer& w) const {
     const session& s = *list[i];
     w.begin_object();
     w.field("private_group", s.private_group()).field("peer", s.peer());
-    w.field("state", s.state_name());
+    w.field("state", s.state_name()).field("shared_memory", s.shared_memory());
     w.field("queued_messages", s.queued()).field("queued_bytes", s.queued_bytes());
     w.end_object();
   }

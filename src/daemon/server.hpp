@@ -101,7 +101,8 @@ class server : public session_host, public control_host {
   void accept_unix();
   void accept_failed(const char* what, const asio::error_code& ec, asio::steady_timer& retry,
                      std::function<void()> again);
-  void add_session(asio::generic::stream_protocol::socket socket, std::string peer);
+  void add_session(asio::generic::stream_protocol::socket socket, std::string peer,
+                   bool local = false);
   void request_pump();
   void pump();
   // Hands the node's events to the groups layer (pump() sends the packets and delivers).
@@ -140,6 +141,7 @@ class server : public session_host, public control_host {
   std::uint32_t next_session_ = 1;
   std::deque<std::pair<core::service, util::shared_bytes>> backlog_;  // refused by the node
   std::vector<std::weak_ptr<session>> paused_;
+  std::vector<session*> shm_sessions_;  // open shared-memory sessions (polled)
   bool pump_posted_ = false;
   bool pumping_ = false;
   bool stopped_ = false;

@@ -1,10 +1,21 @@
 // session.cpp — see session.hpp.
 #include "daemon/session.hpp"
 
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "wire/client_proto.hpp"
 #include "wire/group_msg.hpp"
+#include "wire/session_ring.hpp"
 
 namespace chorus::daemon {
 namespace {
@@ -22,16 +33,31 @@ util::shared_bytes one_byte(std::int8_t b) {
 
 }  // namespace
 
+// The client's ring: the daemon's own mapping of the memory file it created.
+struct session::shm_input {
+  void* base = nullptr;
+  std::size_t bytes = 0;
+  std::optional<wire::ring::consumer> ring;
+  ~shm_input() {
+    if (base != nullptr) ::munmap(base, bytes);
+  }
+};
+
 session::session(session_host& host, core::session_id id,
                  asio::generic::stream_protocol::socket socket, std::string peer,
-                 session_limits limits)
+                 session_limits limits, bool local)
     : host_(host),
       id_(id),
       socket_(std::move(socket)),
       peer_(std::move(peer)),
       limits_(limits),
-      handshake_timer_(socket_.get_executor()) {
+      handshake_timer_(socket_.get_executor()),
+      local_(local) {
   in_.resize(read_chunk_bytes);
+}
+
+session::~session() {
+  if (pending_fd_ >= 0) ::close(pending_fd_);
 }
 
 const char* session::state_name() const noexcept {
@@ -78,8 +104,7 @@ void session::finish() {
 
 // --- reading --------------------------------------------------------------------------------
 
-void session::read_more() {
-  if (reading_ || paused_ || state_ == state::closing || state_ == state::closed) return;
+void session::make_room() {
   if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
   if (in_end_ == in_.size()) {
     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
@@ -87,6 +112,22 @@ void session::read_more() {
     in_begin_ = 0;
     if (in_end_ == in_.size()) in_.resize(std::max(in_.size() * 2, frame_bytes_max));
   }
+}
+
+void session::read_more() {
+  if (reading_ || state_ == state::closing || state_ == state::closed) return;
+  if (shm_ != nullptr) {
+    // Only doorbells come this way, read even while paused (the ring is what pauses).
+    if (eof_) return;
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(bells_),
+                            [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                              self->on_doorbell(ec);
+                            });
+    return;
+  }
+  if (paused_) return;
+  make_room();
   reading_ = true;
   socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                           [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
@@ -115,7 +156,137 @@ void session::resume_reading() {
   if (!paused_) return;
   paused_ = false;
   process();
+  if (shm_ != nullptr) {
+    poll_shared_memory();
+    return;
+  }
   read_more();
+}
+
+// --- shared memory --------------------------------------------------------------------------
+
+void session::on_doorbell(const asio::error_code& ec) {
+  reading_ = false;
+  if (state_ != state::open) return;
+  if (ec) {
+    // Whatever the client published before it closed the socket is still taken.
+    eof_ = true;
+    if (ec != asio::error::eof && ec != asio::error::connection_reset) {
+      host_.closed(*this, true, "read error: " + ec.message());
+      finish();
+      return;
+    }
+    poll_shared_memory();
+    return;
+  }
+  shm_->ring->bell_heard();
+  poll_shared_memory();
+  read_more();
+}
+
+bool session::poll_shared_memory() {
+  bool any = false;
+  while (state_ == state::open && !paused_) {
+    make_room();
+    bool wake = false;
+    auto n = shm_->ring->read({in_.data() + in_end_, in_.size() - in_end_}, wake);
+    if (!n) {
+      fail(n.error().message());
+      return true;
+    }
+    if (wake) {
+      ::syscall(SYS_futex, &shm_->ring->space_event(), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    }
+    if (*n == 0) break;
+    any = true;
+    in_end_ += *n;
+    process();
+  }
+  if (any) host_.input_done();
+  if (eof_ && state_ == state::open && !paused_) closed_by_client();
+  return any;
+}
+
+bool session::set_polling(bool polling) {
+  if (state_ != state::open || shm_ == nullptr) return false;
+  shm_->ring->set_polling(polling);
+  if (polling || paused_) return false;
+  auto n = shm_->ring->available();
+  return !n || *n > 0;  // a corrupt ring too: poll_shared_memory() ends the session
+}
+
+void session::closed_by_client() {
+  host_.closed(*this, true, "connection closed by the client");
+  finish();
+}
+
+bool session::setup_shared_memory(std::string& why) {
+  const std::size_t capacity = limits_.shm_ring_bytes;
+  if (capacity == 0 || !std::has_single_bit(capacity)) {
+    why = "ring size is not a power of two";
+    return false;
+  }
+  const std::size_t bytes = wire::ring::mapping_bytes(capacity);
+  int fd = ::memfd_create("chorus-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    why = std::string("memfd_create: ") + std::strerror(errno);
+    return false;
+  }
+  // Sealed at its size: the client cannot shrink it under our mapping (SIGBUS).
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    why = std::string("sizing the memory file: ") + std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    why = std::string("mmap: ") + std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  auto in = std::make_unique<shm_input>();
+  in->base = base;
+  in->bytes = bytes;
+  std::span<std::byte> memory(static_cast<std::byte*>(base), bytes);
+  wire::ring::initialize(memory, capacity);
+  in->ring.emplace(memory);
+  shm_ = std::move(in);
+  pending_fd_ = fd;
+  return true;
+}
+
+// The accept with the memory file's descriptor attached (SCM_RIGHTS), written now: nothing else
+// is in flight (write_more() only calls this for the first entry with no write pending), and
+// the socket's buffer is empty this early, so a non-blocking sendmsg writes it whole.
+bool session::send_accept_with_descriptor() {
+  const util::shared_bytes& accept = out_.front();
+  iovec iov{const_cast<std::byte*>(accept.data()), accept.size()};
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &pending_fd_, sizeof(int));
+  ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::close(pending_fd_);
+  pending_fd_ = -1;
+  fd_carrier_ = nullptr;
+  if (n != static_cast<ssize_t>(accept.size())) {
+    host_.closed(*this, state_ == state::open,
+                 std::string("sending the shared-memory accept: ") +
+                     (n < 0 ? std::strerror(errno) : "short write"));
+    finish();
+    return false;
+  }
+  out_bytes_ -= std::min(out_bytes_, accept.size());
+  out_.pop_front();
+  return true;
 }
 
 void session::process() {
@@ -156,7 +327,7 @@ bool session::process_connect() {
   }
   name_claimed_ = true;
   state_ = state::auth;
-  out_.push_back(util::shared_bytes(cl::encode_auth_methods()));
+  out_.push_back(util::shared_bytes(cl::encode_auth_methods(offer_shm())));
   write_more();
   return true;
 }
@@ -166,14 +337,27 @@ bool session::process_auth() {
   auto choice = std::span<const std::byte, cl::auth_choice_bytes>(in_.data() + in_begin_,
                                                                   cl::auth_choice_bytes);
   in_begin_ += cl::auth_choice_bytes;
-  if (auto st = cl::check_auth_choice(choice); !st.ok()) {
-    reject(cl::reject_auth, "authentication: " + st.message());
+  auto chosen = cl::check_auth_choice(choice, offer_shm());
+  if (!chosen) {
+    reject(cl::reject_auth, "authentication: " + chosen.error().message());
     return false;
+  }
+  if (*chosen) {
+    std::string why;
+    if (in_begin_ != in_end_) {
+      reject(cl::reject_auth, "requests on the socket of a shared-memory session");
+      return false;
+    }
+    if (!setup_shared_memory(why)) {
+      reject(cl::reject_auth, "shared memory: " + why);
+      return false;
+    }
   }
   handshake_timer_.cancel();
   state_ = state::open;
   host_.opened(*this);
   out_.push_back(util::shared_bytes(cl::encode_accept(private_group_)));
+  if (pending_fd_ >= 0) fd_carrier_ = out_.back().data();
   write_more();
   return true;
 }
@@ -285,10 +469,17 @@ void session::deliver(util::shared_bytes bytes) {
 
 void session::write_more() {
   if (writing_ != 0 || out_.empty() || state_ == state::closed) return;
+  if (fd_carrier_ != nullptr && out_.front().data() == fd_carrier_) {
+    if (!send_accept_with_descriptor() || out_.empty()) return;
+  }
   std::vector<asio::const_buffer> bufs;
   std::size_t n = std::min(out_.size(), write_batch_max);
   bufs.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) bufs.emplace_back(out_[i].data(), out_[i].size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (out_[i].data() == fd_carrier_) break;  // it goes alone, with its descriptor
+    bufs.emplace_back(out_[i].data(), out_[i].size());
+  }
+  n = bufs.size();
   writing_ = n;
   asio::async_write(
       socket_, bufs, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {

@@ -10,10 +10,18 @@
 //   - reading pauses while the daemon cannot take more input (back-pressure, spec §2.5).
 // Outgoing messages are shared_bytes views of the ring's buffers: nothing is copied per session.
 //
+// Shared memory (Unix-socket sessions that choose the SHM method, wire/session_ring.hpp): the
+// client's requests arrive in a ring in a memory file this session creates and passes with the
+// accept; the socket then carries only doorbell bytes from the client (and everything to it).
+// The daemon's loop polls the ring (poll_shared_memory) while it busy-polls; before it sleeps it
+// asks the client to ring (prepare_sleep). Ring bytes are copied into the same input buffer the
+// socket fills and parsed by the same code, so both paths accept and refuse exactly the same.
+//
 // Lifetime: owned by a shared_ptr held by the server and by pending I/O handlers.
 // Thread-safety: none; it lives on the daemon's event-loop thread.
 #pragma once
 
+#include <array>
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -51,12 +59,16 @@ struct session_limits {
   std::size_t queue_messages_max = 1000;
   std::size_t queue_bytes_max = 64u << 20;
   std::chrono::milliseconds handshake_timeout{5000};
+  // Data bytes of a shared-memory session's ring (a power of two); 0: SHM is not offered.
+  std::size_t shm_ring_bytes = 256 * 1024;
 };
 
 class session : public std::enable_shared_from_this<session> {
  public:
+  // `local`: a Unix-socket client, which may ask for shared memory.
   session(session_host& host, core::session_id id, asio::generic::stream_protocol::socket socket,
-          std::string peer, session_limits limits);
+          std::string peer, session_limits limits, bool local);
+  ~session();
 
   void start();
   // Queues a message for the client; disconnects it when its queue is over the limits.
@@ -76,6 +88,15 @@ class session : public std::enable_shared_from_this<session> {
   // "handshake", "open", "closing" (a reject is being written) or "closed".
   const char* state_name() const noexcept;
 
+  // --- shared-memory sessions ---
+  bool shared_memory() const noexcept { return shm_ != nullptr; }
+  // Takes what the client published in its ring (while open and not paused). Returns whether
+  // there was anything.
+  bool poll_shared_memory();
+  // The loop polls (true) or is about to sleep (false): tells the client whether to ring.
+  // Returns, when going to sleep, whether requests are already waiting (then do not sleep).
+  bool set_polling(bool polling);
+
  private:
   enum class state { connect, auth, open, closing, closed };
 
@@ -92,6 +113,14 @@ class session : public std::enable_shared_from_this<session> {
   void fail(const std::string& reason);
   void write_more();
   void finish();
+  // In make_room() the input buffer gets room for more bytes at in_end_.
+  void make_room();
+  // After an SHM choice: the memory file and the ring; the accept goes with its descriptor.
+  bool setup_shared_memory(std::string& why);
+  bool send_accept_with_descriptor();
+  void on_doorbell(const asio::error_code& ec);
+  bool offer_shm() const noexcept { return local_ && limits_.shm_ring_bytes != 0; }
+  void closed_by_client();
 
   session_host& host_;
   core::session_id id_;
@@ -111,6 +140,14 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t in_end_ = 0;
   bool reading_ = false;
   bool paused_ = false;
+
+  bool local_ = false;
+  struct shm_input;
+  std::unique_ptr<shm_input> shm_;         // the client's ring, after an SHM handshake
+  int pending_fd_ = -1;                    // the memory file, until the accept carrying it is sent
+  const std::byte* fd_carrier_ = nullptr;  // that accept message (an entry of out_)
+  bool eof_ = false;                   // the client closed the socket; its ring is still drained
+  std::array<std::byte, 64> bells_{};  // doorbell bytes land here
 
   std::deque<util::shared_bytes> out_;
   std::size_t out_bytes_ = 0;

@@ -26,6 +26,7 @@ constexpr std::uint8_t marker_bit = 0x80;  // bit 7 of bytes 0 and 3 of a marked
 constexpr std::array<std::byte, 4> daemon_hint{std::byte{0x80}, std::byte{0}, std::byte{0},
                                                std::byte{0x80}};  // 0 | marker, LE (§4.1)
 constexpr std::string_view null_auth = "NULL";
+constexpr std::string_view shm_auth = "SHM";
 
 std::uint8_t byte_at(std::span<const std::byte> s, std::size_t i) {
   return static_cast<std::uint8_t>(s[i]);
@@ -136,29 +137,37 @@ bool valid_private_name(std::string_view name) {
   return std::ranges::all_of(name, [](char c) { return name_byte(static_cast<std::uint8_t>(c)); });
 }
 
-byte_vector encode_auth_methods() {
+byte_vector encode_auth_methods(bool offer_shm) {
   byte_vector out;
   byte_writer w(out);
-  const std::string_view list = "NULL ";  // each name followed by one space, no NUL (§1.3)
+  const std::string_view list =
+      offer_shm ? "NULL SHM " : "NULL ";  // each name followed by one space, no NUL (§1.3)
   w.u8(static_cast<std::uint8_t>(list.size()));
   w.bytes(std::as_bytes(std::span(list)));
   return out;
 }
 
-status check_auth_choice(std::span<const std::byte, auth_choice_bytes> choice) {
+util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_bytes> choice,
+                                     bool shm_offered) {
   bool null_chosen = false;
+  bool shm_chosen = false;
   for (std::size_t slot = 0; slot < auth_choice_bytes / auth_name_bytes; ++slot) {
     const auto field =
         std::span<const std::byte>(choice).subspan(slot * auth_name_bytes, auth_name_bytes);
     const std::string name = field_string(field);
     if (name.empty()) continue;
-    if (name != null_auth)
+    if (name == null_auth) {
+      null_chosen = true;
+    } else if (shm_offered && name == shm_auth) {
+      shm_chosen = true;
+    } else {
       return fail(errc::unsupported,
-                  "auth slot " + std::to_string(slot) + " names a method other than NULL");
-    null_chosen = true;
+                  "auth slot " + std::to_string(slot) + " names a method " +
+                      (shm_offered ? "other than NULL and SHM" : "other than NULL"));
+    }
   }
-  if (!null_chosen) return fail(errc::malformed, "auth choice names no method");
-  return {};
+  if (!null_chosen) return fail(errc::malformed, "auth choice names no NULL method");
+  return shm_chosen;
 }
 
 byte_vector encode_accept(std::string_view private_group) {

@@ -111,13 +111,17 @@ connect_parse parse_connect(std::span<const std::byte> received);
 // §5.2: 1…10 bytes, each 0x24 ('$') … 0x7E ('~').
 bool valid_private_name(std::string_view name);
 
-// Step 2: the allowed methods, `05 "NULL "` (only NULL is offered).
-util::byte_vector encode_auth_methods();
+// Step 2: the allowed methods, `05 "NULL "`; with `offer_shm`, `09 "NULL SHM "`: Chorus's
+// shared-memory sessions (wire/session_ring.hpp), which a Spread client ignores (it only checks
+// that the methods it registered are listed).
+util::byte_vector encode_auth_methods(bool offer_shm = false);
 
 // Step 3: three NUL-padded 30-byte slots. Ok when every non-empty slot names an allowed method
-// (only "NULL") and at least one slot is "NULL"; otherwise the daemon sends reject_auth. Bytes
-// after a slot's NUL are ignored. Stricter than upstream, which stops at the first empty slot.
-util::status check_auth_choice(std::span<const std::byte, auth_choice_bytes> choice);
+// ("NULL", and "SHM" if offered) and at least one slot is "NULL"; otherwise the daemon sends
+// reject_auth. Bytes after a slot's NUL are ignored. Stricter than upstream, which stops at the
+// first empty slot. The value: whether the client chose SHM.
+util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_bytes> choice,
+                                     bool shm_offered = false);
 
 // Step 5: `01 05 00 01 P name` (the private group is cut to 31 bytes if longer).
 util::byte_vector encode_accept(std::string_view private_group);

@@ -198,8 +198,8 @@ TEST(ClientHandshake, ValidPrivateName) {
   EXPECT_FALSE(valid_private_name("\x7f"));
 }
 
-util::status auth(const byte_vector& v) {
-  return check_auth_choice(std::span<const std::byte, auth_choice_bytes>(v));
+util::result<bool> auth(const byte_vector& v, bool shm_offered = false) {
+  return check_auth_choice(std::span<const std::byte, auth_choice_bytes>(v), shm_offered);
 }
 
 TEST(ClientHandshake, AuthChoice) {
@@ -212,6 +212,24 @@ TEST(ClientHandshake, AuthChoice) {
   EXPECT_TRUE(auth(cat({field("", 60), field("NULL", 30)})).ok());  // any slot
   // Bytes after a slot's NUL are padding (Java's default-charset name copy).
   EXPECT_TRUE(auth(cat({text("NULL"), hex("00 41 42"), byte_vector(83)})).ok());
+  EXPECT_FALSE(*auth(field("NULL", auth_choice_bytes)));  // NULL alone: no shared memory
+}
+
+TEST(ClientHandshake, SharedMemoryChoice) {
+  EXPECT_EQ(encode_auth_methods(true), hex("09 4E 55 4C 4C 20 53 48 4D 20"));  // "NULL SHM "
+  // SHM only where offered, and only beside NULL.
+  EXPECT_FALSE(auth(cat({field("NULL", 30), field("SHM", 60)})).ok());
+  auto both = auth(cat({field("NULL", 30), field("SHM", 60)}), true);
+  ASSERT_TRUE(both.ok());
+  EXPECT_TRUE(*both);
+  auto reversed = auth(cat({field("SHM", 30), field("NULL", 60)}), true);
+  ASSERT_TRUE(reversed.ok());
+  EXPECT_TRUE(*reversed);
+  EXPECT_FALSE(auth(field("SHM", auth_choice_bytes), true).ok());
+  EXPECT_FALSE(auth(cat({field("NULL", 30), field("SHMX", 60)}), true).ok());
+  auto null_only = auth(field("NULL", auth_choice_bytes), true);
+  ASSERT_TRUE(null_only.ok());
+  EXPECT_FALSE(*null_only);
 }
 
 TEST(ClientHandshake, RejectBytes) {

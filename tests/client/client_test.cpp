@@ -174,6 +174,35 @@ TEST_F(ClientTest, BusyPollingReceivesInOrderAndKeepsDeadlines) {
   }
 }
 
+TEST_F(ClientTest, SharedMemoryAndSocketSendersAlike) {
+  // The default sends through the daemon's shared-memory ring; the other over the socket. Both
+  // are ordered alike, and the largest messages, several at once, go through the 256 KiB ring
+  // (the sender waits for room while the daemon, which sleeps between events, takes them).
+  auto shm = connect(*d_, 1, "shmsend");
+  auto plain = chorus::connection::connect(
+      {.endpoint = d_->endpoint(1), .name = "socksend", .shared_memory = false});
+  ASSERT_TRUE(plain) << plain.error().message;
+  auto reader = connect(*d_, 1, "shmread");
+  ASSERT_TRUE(reader.join("shmg"));
+  EXPECT_TRUE(next(reader).is_regular_membership());
+  std::thread senders([&] {
+    for (int i = 0; i < 200; ++i) {
+      auto& c = i % 2 == 0 ? shm : *plain;
+      ASSERT_TRUE(c.multicast(chorus::service::fifo, "shmg", std::to_string(i)));
+    }
+    const std::string big(144000 - 32, 'b');
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(shm.multicast(chorus::service::safe, "shmg", big));
+  });
+  int from_shm = 0, from_plain = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto m = next(reader);
+    const int n = std::stoi(std::string(m.text()));
+    EXPECT_EQ(n % 2 == 0 ? n / 2 : n / 2, n % 2 == 0 ? from_shm++ : from_plain++) << n;
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(next(reader).data().size(), 144000u - 32);
+  senders.join();
+}
+
 TEST_F(ClientTest, ErrorsSayWhatWentWrong) {
   auto bad = chorus::connection::connect({.endpoint = "no such place", .name = ""});
   ASSERT_FALSE(bad);

@@ -360,7 +360,11 @@ TEST_F(SpTest, PollCountsBytesWaiting) {
 // A client on a big-endian machine writes its header and hint in its own order; the receiver
 // reports endian_mismatch and still gets the right mess_type.
 TEST_F(SpTest, ByteSwappedSenderIsReported) {
+  // The frame is written straight to the socket: the mailbox must use it for requests, not the
+  // shared-memory ring (where socket bytes are only doorbells).
+  ::setenv("CHORUS_SHARED_MEMORY", "0", 1);
   mailbox raw = connect("swapped");
+  ::unsetenv("CHORUS_SHARED_MEMORY");
   mailbox r = connect("reader");
   join(r, "eg");
   auto be32 = [](std::vector<char>& out, std::uint32_t v) {

@@ -2,7 +2,7 @@
 // (wire/client_proto.hpp). The first input byte picks a mode, the rest is its input:
 //   0  parse_connect: the decision is consistent with every prefix (incremental parsing never
 //      changes its mind), a complete request holds a legal name, the accept stays ≤ 31 bytes;
-//      check_auth_choice only accepts a choice naming "NULL".
+//      check_auth_choice only accepts a choice naming "NULL" (and "SHM" only where offered).
 //   1  decode_header + validate_request + decode_group_names: a header re-encodes and decodes to
 //      the same fields; an accepted request satisfies every rule it claims to check.
 //   2  encode → decode round trip of membership, transitional and self-leave messages built from
@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fuzz_check.hpp"
@@ -52,11 +53,22 @@ void fuzz_connect(bytes in) {
   }
   if (in.size() >= cp::auth_choice_bytes) {
     const auto choice = in.first<cp::auth_choice_bytes>();
-    if (cp::check_auth_choice(choice).ok()) {
-      const auto* c = reinterpret_cast<const char*>(choice.data());
-      FUZZ_CHECK(std::string(c, 5) == std::string("NULL", 5) ||
-                 std::string(c + 30, 5) == std::string("NULL", 5) ||
-                 std::string(c + 60, 5) == std::string("NULL", 5));
+    const auto* c = reinterpret_cast<const char*>(choice.data());
+    auto slot_is = [&](std::string_view name) {
+      std::string z(name);
+      z.push_back('\0');
+      return std::string(c, z.size()) == z || std::string(c + 30, z.size()) == z ||
+             std::string(c + 60, z.size()) == z;
+    };
+    if (auto plain = cp::check_auth_choice(choice); plain.ok()) {
+      FUZZ_CHECK(slot_is("NULL"));
+      FUZZ_CHECK(!*plain);
+      // Offering SHM refuses nothing that was accepted without it.
+      FUZZ_CHECK(cp::check_auth_choice(choice, true).ok());
+    }
+    if (auto offered = cp::check_auth_choice(choice, true); offered.ok()) {
+      FUZZ_CHECK(slot_is("NULL"));
+      FUZZ_CHECK(*offered == slot_is("SHM"));
     }
   }
 }

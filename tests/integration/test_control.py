@@ -201,6 +201,8 @@ class OneDaemon(ControlTestCase):
         self.assertEqual((sa["peer"], sa["state"]), (self.cluster.unix_path(1), "open"))
         self.assertTrue(sb["peer"].startswith("127.0.0.1:"), sb)
         self.assertEqual(sb["state"], "open")
+        # The Python client asks for no shared memory; test_shared_memory.py's clients do.
+        self.assertEqual((sa["shared_memory"], sb["shared_memory"]), (False, False))
         self.assertEqual(st["groups"]["count"], len(st["groups"]["list"]))
         self.assertEqual(st["sessions"]["count"], len(st["sessions"]["list"]))
 

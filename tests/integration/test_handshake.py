@@ -20,7 +20,9 @@ import cluster  # noqa: E402
 import spread_client as sp  # noqa: E402
 from cluster import random_name  # noqa: E402
 
-NULL_LIST = bytes([5]) + b"NULL "
+# Step 2 on the Unix socket: NULL, and SHM (Chorus's shared-memory sessions, which Spread
+# clients ignore; test_shared_memory.py).
+NULL_LIST = bytes([9]) + b"NULL SHM "
 GENERATED_PG = re.compile(r"^#[\x24-\x7e]{1,10}#d1$")
 
 
@@ -74,7 +76,7 @@ class Handshake(cluster.ClusterTestCase):
     def test_accept_bytes_exactly_as_section_1_6(self):
         sock = self.raw()
         sock.sendall(bytes.fromhex("05 00 01 01 01 61"))
-        self.assertEqual(self.read(sock, 6), NULL_LIST)
+        self.assertEqual(self.read(sock, len(NULL_LIST)), NULL_LIST)
         sock.sendall(b"NULL" + bytes(86))
         self.assertEqual(self.read(sock, 10), bytes([1, 5, 0, 1, 5]) + b"#a#d1")
         self.assert_open(sock)
@@ -85,7 +87,7 @@ class Handshake(cluster.ClusterTestCase):
         s = sp.connect(self.cluster.unix_path(1), "jbob", version=(4, 4, 0), big_endian=True)
         self.addCleanup(s.close)
         self.assertEqual((s.private_group, s.daemon_version, s.auth_methods),
-                         ("#jbob#d1", (5, 0, 1), ["NULL"]))
+                         ("#jbob#d1", (5, 0, 1), ["NULL", "SHM"]))
         self.assert_works(s)
 
     def test_flags_membership_off_and_priority(self):
@@ -152,7 +154,7 @@ class Handshake(cluster.ClusterTestCase):
     def test_bad_auth_choice_bytes(self):
         sock = self.raw()
         sock.sendall(sp.connect_message("badauth"))
-        self.assertEqual(self.read(sock, 6), NULL_LIST)  # step 2 is the normal list
+        self.assertEqual(self.read(sock, len(NULL_LIST)), NULL_LIST)  # the normal list
         sock.sendall(b"XXXX" + bytes(86))
         self.assertEqual(self.read(sock, 1), b"\xf7")  # the reject in the accept position
         self.assert_closed(sock)
@@ -204,7 +206,7 @@ class Handshake(cluster.ClusterTestCase):
     def test_client_stalled_before_auth_choice_does_not_block_others(self):
         stalled = self.raw()
         stalled.sendall(sp.connect_message("stalled"))
-        self.assertEqual(self.read(stalled, 6), NULL_LIST)
+        self.assertEqual(self.read(stalled, len(NULL_LIST)), NULL_LIST)
         s = self.client(name="notblock3", timeout=3)
         self.assert_works(s)
         self.assert_open(stalled)
@@ -214,7 +216,7 @@ class Handshake(cluster.ClusterTestCase):
         sock.sendall(sp.connect_message("later")[:3])
         other = self.client(name="meanwhile", timeout=3)
         sock.sendall(sp.connect_message("later")[3:])
-        self.assertEqual(self.read(sock, 6), NULL_LIST)
+        self.assertEqual(self.read(sock, len(NULL_LIST)), NULL_LIST)
         sock.sendall(sp.auth_choice())
         accept = bytes([1, 5, 0, 1, 9]) + b"#later#d1"
         self.assertEqual(self.read(sock, len(accept)), accept)

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <bit>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -160,6 +161,16 @@ int main(int argc, char** argv) {
   opt.source = source;
   opt.daemon_name = (*self)->name;
   opt.limits.queue_messages_max = opt.conf.max_session_messages;
+  opt.limits.shm_ring_bytes =
+      opt.conf.shared_memory_ring_kib == 0
+          ? 0
+          : std::bit_ceil(std::size_t{opt.conf.shared_memory_ring_kib} * 1024);
+  if (opt.limits.shm_ring_bytes == 0) {
+    spdlog::info("shared-memory sessions: not offered (SharedMemoryRing = 0)");
+  } else {
+    spdlog::info("shared-memory sessions: offered on the Unix socket, {} KiB rings",
+                 opt.limits.shm_ring_bytes / 1024);
+  }
   auto busy_poll = std::chrono::microseconds(busy_poll_us.value_or(opt.conf.busy_poll_us));
   if (busy_poll.count() > 0) {
     spdlog::info("busy polling: {} µs after each event before sleeping", busy_poll.count());
