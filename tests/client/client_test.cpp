@@ -193,13 +193,23 @@ TEST_F(ClientTest, SharedMemoryAndSocketSendersAlike) {
     const std::string big(144000 - 32, 'b');
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(shm.multicast(chorus::service::safe, "shmg", big));
   });
-  int from_shm = 0, from_plain = 0;
-  for (int i = 0; i < 200; ++i) {
+  // The two senders' messages interleave in any order; each sender's arrive in its order (the
+  // large ones after the small ones of their sender).
+  int small_shm = 0, small_plain = 0, large = 0;
+  for (int i = 0; i < 204; ++i) {
     auto m = next(reader);
-    const int n = std::stoi(std::string(m.text()));
-    EXPECT_EQ(n % 2 == 0 ? n / 2 : n / 2, n % 2 == 0 ? from_shm++ : from_plain++) << n;
+    if (m.data().size() == 144000u - 32) {
+      EXPECT_EQ(m.sender(), shm.private_group());
+      EXPECT_EQ(small_shm, 100) << "a large message before its sender's small ones";
+      ++large;
+      continue;
+    }
+    const bool from_shm = m.sender() == shm.private_group();
+    int& count = from_shm ? small_shm : small_plain;
+    EXPECT_EQ(m.text(), std::to_string(2 * count + (from_shm ? 0 : 1)));
+    ++count;
   }
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(next(reader).data().size(), 144000u - 32);
+  EXPECT_EQ(large, 4);
   senders.join();
 }
 
