@@ -76,7 +76,10 @@ class ShmSession(sp.Session):
 
     def ring(self) -> None:
         self.words32[BELL // 4] = 1
-        self.sock.send(b"\0")
+        try:
+            self.sock.send(b"\0")
+        except BlockingIOError:
+            pass  # the socket is full of doorbells already: the daemon will look at the ring
 
     def send_raw(self, data: bytes, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
