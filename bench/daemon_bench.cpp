@@ -22,9 +22,7 @@
 // daemons', the client is kept cheap (large reads, no copies beyond parsing).
 #include <netinet/in.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,12 +36,12 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "shm/session_memory.hpp"
 #include "util/stats.hpp"
 #include "wire/client_proto.hpp"
 #include "wire/session_ring.hpp"
@@ -76,11 +74,16 @@ struct conn {
   std::string private_group;
   std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
   std::size_t begin = 0, end = 0;
-  std::int64_t poll_ns = 0;                            // read_some's
-  std::shared_ptr<chorus::wire::ring::producer> ring;  // --shm: requests go here
+  std::int64_t poll_ns = 0;  // read_some's
+  struct shm_ring {
+    chorus::shm::session_memory memory;
+    chorus::wire::ring::producer ring;
+  };
+  std::shared_ptr<shm_ring> shm;  // --shm: requests go here
 
   void write_all(const void* p, std::size_t n) {
-    if (ring) {
+    if (shm) {
+      auto* ring = &shm->ring;
       std::span<const std::byte> left(static_cast<const std::byte*>(p), n);
       for (;;) {
         left = left.subspan(ring->write(left));
@@ -128,23 +131,6 @@ struct conn {
   }
 };
 
-// The accept's first byte and, with --shm, the memory file's descriptor that comes with it.
-int read_accept_byte(conn& c, std::byte& b) {
-  iovec iov{&b, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  if (::recvmsg(c.fd, &msg, 0) != 1) throw std::runtime_error("no accept");
-  cmsghdr* h = CMSG_FIRSTHDR(&msg);
-  if (h == nullptr || h->cmsg_type != SCM_RIGHTS) throw std::runtime_error("no shared memory");
-  int fd = -1;
-  std::memcpy(&fd, CMSG_DATA(h), sizeof fd);
-  return fd;
-}
-
 conn connect_to(const std::string& endpoint, const std::string& name, bool shm) {
   conn c;
   c.fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -162,22 +148,21 @@ conn connect_to(const std::string& endpoint, const std::string& name, bool shm) 
   if (len < 0) throw std::runtime_error("rejected: " + std::to_string(len));
   c.fill(1 + std::size_t(len));
   c.begin += 1 + std::size_t(len);
-  char auth[90] = "NULL";
-  if (shm) std::memcpy(auth + 30, "SHM", 3);
-  c.write_all(auth, sizeof auth);
+  const auto auth = cl::encode_auth_choice(shm);
+  c.write_all(auth.data(), auth.size());
   if (shm) {
+    // The accept's first byte brings the memory file's descriptor.
     std::byte first{};
-    int fd = read_accept_byte(c, first);
-    struct stat st {};
-    ::fstat(fd, &st);
-    void* base =
-        ::mmap(nullptr, std::size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int fd = -1;
+    if (chorus::shm::receive_byte_with_descriptor(c.fd, first, fd) != 1 || fd < 0) {
+      throw std::runtime_error("no shared memory with the accept");
+    }
+    auto memory = chorus::shm::session_memory::map(fd);
     ::close(fd);
-    if (base == MAP_FAILED) throw std::runtime_error("mmap failed");
-    auto p = chorus::wire::ring::producer::attach(
-        {static_cast<std::byte*>(base), std::size_t(st.st_size)});  // mapped until exit
-    if (!p) throw std::runtime_error(p.error().message());
-    c.ring = std::make_shared<chorus::wire::ring::producer>(*p);
+    if (!memory) throw std::runtime_error(memory.error().message());
+    auto ring = chorus::wire::ring::producer::attach(memory->bytes());
+    if (!ring) throw std::runtime_error(ring.error().message());
+    c.shm = std::make_shared<conn::shm_ring>(conn::shm_ring{std::move(*memory), *ring});
     c.buf[c.end++] = first;
   }
   c.fill(5);

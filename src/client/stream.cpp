@@ -9,9 +9,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include <cstring>
 #include <thread>
 
+#include "shm/session_memory.hpp"
 #include "wire/session_ring.hpp"
 
 namespace chorus::client {
@@ -213,31 +212,9 @@ result<void> read_all(int fd, std::byte* p, std::size_t n,
 result<int> read_byte_with_descriptor(int fd, std::byte& b,
                                       std::optional<clock::time_point> deadline) {
   for (;;) {
-    iovec iov{&b, 1};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 4)> control{};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    ssize_t r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (r > 0) {
-      int passed = -1;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < n; ++i) {
-          int got = -1;
-          std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          if (passed < 0) {
-            passed = got;
-          } else {
-            ::close(got);  // one descriptor is expected; others are not kept open
-          }
-        }
-      }
-      return passed;
-    }
+    int passed = -1;
+    ssize_t r = shm::receive_byte_with_descriptor(fd, b, passed);
+    if (r > 0) return passed;
     if (r == 0) return fail(connection_closed, "the daemon closed the connection");
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -252,33 +229,19 @@ result<int> read_byte_with_descriptor(int fd, std::byte& b,
 
 // The request ring: our mapping of the daemon's memory file.
 struct stream::shm_output {
-  void* base = nullptr;
-  std::size_t bytes = 0;
-  std::optional<wire::ring::producer> ring;
-  ~shm_output() {
-    if (base != nullptr) ::munmap(base, bytes);
-  }
+  shm::session_memory memory;
+  wire::ring::producer ring;
   // Maps the memory file the daemon passed and checks the ring in it; closes `fd`.
   static result<std::unique_ptr<shm_output>> attach(int fd) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
-      ::close(fd);
-      return fail(connection_closed, "handshake: the daemon's shared memory has no size");
-    }
-    auto out = std::make_unique<shm_output>();
-    out->bytes = static_cast<std::size_t>(st.st_size);
-    void* base = ::mmap(nullptr, out->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    auto memory = shm::session_memory::map(fd);
     ::close(fd);
-    if (base == MAP_FAILED) {
-      return fail(
-          connection_closed,
-          std::string("handshake: mapping the daemon's shared memory: ") + std::strerror(errno));
+    if (!memory) {
+      return fail(connection_closed,
+                  "handshake: mapping the daemon's shared memory: " + memory.error().message());
     }
-    out->base = base;
-    auto p = wire::ring::producer::attach({static_cast<std::byte*>(base), out->bytes});
-    if (!p) return fail(connection_closed, "handshake: " + p.error().message());
-    out->ring.emplace(std::move(*p));
-    return out;
+    auto ring = wire::ring::producer::attach(memory->bytes());
+    if (!ring) return fail(connection_closed, "handshake: " + ring.error().message());
+    return std::make_unique<shm_output>(shm_output{std::move(*memory), *ring});
   }
 };
 
@@ -399,21 +362,15 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
       !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
-  if ((" " + methods).find(" NULL ") == std::string::npos) {
+  if (!cl::offers_auth_method(methods, "NULL")) {
     return give_up(reject_auth,
                    "the daemon does not offer NULL authentication (offers: '" + methods + "')");
   }
   // Step 3: NULL in the first of three 30-byte slots; SHM in the second when the daemon offers
   // it (Chorus) and it can work (a Unix socket).
   const bool shm =
-      r.shared_memory && ep->unix_socket &&
-      (" " + methods).find(std::string(" ") + wire::ring::auth_method + " ") != std::string::npos;
-  std::array<std::byte, cl::auth_choice_bytes> choice{};
-  std::memcpy(choice.data(), "NULL", 4);
-  if (shm) {
-    std::memcpy(choice.data() + cl::auth_name_bytes, wire::ring::auth_method,
-                std::strlen(wire::ring::auth_method));
-  }
+      r.shared_memory && ep->unix_socket && cl::offers_auth_method(methods, cl::shm_auth_method);
+  const auto choice = cl::encode_auth_choice(shm);
   if (auto f = write_all(fd, choice.data(), choice.size(), r.deadline); !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
@@ -516,7 +473,7 @@ result<std::size_t> stream::send(std::uint32_t type, std::span<const std::string
 
 result<void> stream::put(std::span<const std::byte> bytes) {
   while (!bytes.empty()) {
-    bytes = bytes.subspan(shm_->ring->write(bytes));
+    bytes = bytes.subspan(shm_->ring.write(bytes));
     if (bytes.empty()) break;
     // Full: what fits is published, so the daemon can make room, then we wait for it.
     if (auto f = publish(); !f) return f;
@@ -526,14 +483,14 @@ result<void> stream::put(std::span<const std::byte> bytes) {
 }
 
 result<void> stream::publish() {
-  if (!shm_->ring->publish()) return {};
+  if (!shm_->ring.publish()) return {};
   // The daemon may sleep: one byte on the socket wakes it (only one is ever outstanding).
   const std::byte bell{0};
   for (;;) {
     if (::send(fd_, &bell, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) return {};
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {  // cannot be full of bells; wait anyway
-      if (!wait_for(fd_, POLLOUT, std::nullopt)) continue;
+      wait_for(fd_, POLLOUT, std::nullopt);
       continue;
     }
     return fail(connection_closed, std::string("ringing the daemon: ") + std::strerror(errno));
@@ -543,7 +500,7 @@ result<void> stream::publish() {
 // Polls (yielding) for a while, then sleeps on the ring's futex in slices, checking between
 // them that the daemon is still there: it closes the socket when it ends the session.
 result<void> stream::wait_for_room() {
-  auto& ring = *shm_->ring;
+  auto& ring = shm_->ring;
   const auto spin_until = clock::now() + std::max(busy_poll_, std::chrono::microseconds{50});
   for (;;) {
     if (closed_) return fail(illegal_session, "the connection was closed");

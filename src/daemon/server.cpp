@@ -529,7 +529,7 @@ poll_hooks server::polling_hooks() {
     // Indexes, not iterators: a session that fails here leaves the list.
     for (std::size_t i = 0; i < shm_sessions_.size(); ++i) {
       session* s = shm_sessions_[i];
-      s->set_polling(true);
+      s->polling();
       if (s->poll_shared_memory()) worked = true;
     }
     if (!due_ || *due_ > now()) return worked;
@@ -542,7 +542,7 @@ poll_hooks server::polling_hooks() {
     // Clients ring while we sleep; whatever they published before they could know is taken
     // first.
     bool waiting = false;
-    for (session* s : shm_sessions_) waiting = s->set_polling(false) || waiting;
+    for (session* s : shm_sessions_) waiting = s->prepare_sleep() || waiting;
     if (waiting) return true;
     if (due_) arm_kernel_timer(*due_);
     return false;

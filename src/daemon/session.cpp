@@ -1,10 +1,7 @@
 // session.cpp — see session.hpp.
 #include "daemon/session.hpp"
 
-#include <fcntl.h>
 #include <linux/futex.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +10,7 @@
 #include <climits>
 #include <cstring>
 
+#include "shm/session_memory.hpp"
 #include "wire/client_proto.hpp"
 #include "wire/group_msg.hpp"
 #include "wire/session_ring.hpp"
@@ -35,12 +33,8 @@ util::shared_bytes one_byte(std::int8_t b) {
 
 // The client's ring: the daemon's own mapping of the memory file it created.
 struct session::shm_input {
-  void* base = nullptr;
-  std::size_t bytes = 0;
-  std::optional<wire::ring::consumer> ring;
-  ~shm_input() {
-    if (base != nullptr) ::munmap(base, bytes);
-  }
+  shm::session_memory memory;
+  wire::ring::consumer ring;
 };
 
 session::session(session_host& host, core::session_id id,
@@ -118,7 +112,6 @@ void session::read_more() {
   if (reading_ || state_ == state::closing || state_ == state::closed) return;
   if (shm_ != nullptr) {
     // Only doorbells come this way, read even while paused (the ring is what pauses).
-    if (eof_) return;
     reading_ = true;
     socket_.async_read_some(asio::buffer(bells_),
                             [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
@@ -179,7 +172,7 @@ void session::on_doorbell(const asio::error_code& ec) {
     poll_shared_memory();
     return;
   }
-  shm_->ring->bell_heard();
+  shm_->ring.bell_heard();
   poll_shared_memory();
   read_more();
 }
@@ -189,13 +182,13 @@ bool session::poll_shared_memory() {
   while (state_ == state::open && !paused_) {
     make_room();
     bool wake = false;
-    auto n = shm_->ring->read({in_.data() + in_end_, in_.size() - in_end_}, wake);
+    auto n = shm_->ring.read({in_.data() + in_end_, in_.size() - in_end_}, wake);
     if (!n) {
       fail(n.error().message());
       return true;
     }
     if (wake) {
-      ::syscall(SYS_futex, &shm_->ring->space_event(), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+      ::syscall(SYS_futex, &shm_->ring.space_event(), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
     }
     if (*n == 0) break;
     any = true;
@@ -207,11 +200,15 @@ bool session::poll_shared_memory() {
   return any;
 }
 
-bool session::set_polling(bool polling) {
+void session::polling() {
+  if (state_ == state::open && shm_ != nullptr) shm_->ring.set_polling(true);
+}
+
+bool session::prepare_sleep() {
   if (state_ != state::open || shm_ == nullptr) return false;
-  shm_->ring->set_polling(polling);
-  if (polling || paused_) return false;
-  auto n = shm_->ring->available();
+  shm_->ring.set_polling(false);
+  if (paused_) return false;  // resume_reading() comes first
+  auto n = shm_->ring.available();
   return !n || *n > 0;  // a corrupt ring too: poll_shared_memory() ends the session
 }
 
@@ -220,40 +217,18 @@ void session::closed_by_client() {
   finish();
 }
 
-bool session::setup_shared_memory(std::string& why) {
+util::status session::setup_shared_memory() {
   const std::size_t capacity = limits_.shm_ring_bytes;
-  if (capacity == 0 || !std::has_single_bit(capacity)) {
-    why = "ring size is not a power of two";
-    return false;
+  if (!std::has_single_bit(capacity)) {
+    return {util::errc::invalid_argument, "ring size is not a power of two"};
   }
-  const std::size_t bytes = wire::ring::mapping_bytes(capacity);
-  int fd = ::memfd_create("chorus-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    why = std::string("memfd_create: ") + std::strerror(errno);
-    return false;
-  }
-  // Sealed at its size: the client cannot shrink it under our mapping (SIGBUS).
-  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    why = std::string("sizing the memory file: ") + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) {
-    why = std::string("mmap: ") + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  auto in = std::make_unique<shm_input>();
-  in->base = base;
-  in->bytes = bytes;
-  std::span<std::byte> memory(static_cast<std::byte*>(base), bytes);
-  wire::ring::initialize(memory, capacity);
-  in->ring.emplace(memory);
-  shm_ = std::move(in);
-  pending_fd_ = fd;
-  return true;
+  auto made = shm::session_memory::create(wire::ring::mapping_bytes(capacity));
+  if (!made) return made.error();
+  wire::ring::initialize(made->memory.bytes(), capacity);
+  wire::ring::consumer ring(made->memory.bytes());
+  shm_ = std::make_unique<shm_input>(shm_input{std::move(made->memory), ring});
+  pending_fd_ = made->fd;
+  return {};
 }
 
 // The accept with the memory file's descriptor attached (SCM_RIGHTS), written now: nothing else
@@ -261,19 +236,8 @@ bool session::setup_shared_memory(std::string& why) {
 // the socket's buffer is empty this early, so a non-blocking sendmsg writes it whole.
 bool session::send_accept_with_descriptor() {
   const util::shared_bytes& accept = out_.front();
-  iovec iov{const_cast<std::byte*>(accept.data()), accept.size()};
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &pending_fd_, sizeof(int));
-  ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t n = shm::send_with_descriptor(socket_.native_handle(), {accept.data(), accept.size()},
+                                        pending_fd_);
   ::close(pending_fd_);
   pending_fd_ = -1;
   fd_carrier_ = nullptr;
@@ -343,13 +307,12 @@ bool session::process_auth() {
     return false;
   }
   if (*chosen) {
-    std::string why;
     if (in_begin_ != in_end_) {
       reject(cl::reject_auth, "requests on the socket of a shared-memory session");
       return false;
     }
-    if (!setup_shared_memory(why)) {
-      reject(cl::reject_auth, "shared memory: " + why);
+    if (auto st = setup_shared_memory(); !st.ok()) {
+      reject(cl::reject_auth, "shared memory: " + st.message());
       return false;
     }
   }

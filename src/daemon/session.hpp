@@ -31,6 +31,7 @@
 
 #include "core/groups.hpp"
 #include "util/bytes.hpp"
+#include "util/result.hpp"
 
 namespace chorus::daemon {
 
@@ -93,9 +94,11 @@ class session : public std::enable_shared_from_this<session> {
   // Takes what the client published in its ring (while open and not paused). Returns whether
   // there was anything.
   bool poll_shared_memory();
-  // The loop polls (true) or is about to sleep (false): tells the client whether to ring.
-  // Returns, when going to sleep, whether requests are already waiting (then do not sleep).
-  bool set_polling(bool polling);
+  // The loop busy-polls: the client need not ring.
+  void polling();
+  // The loop is about to sleep: the client must ring from now on. Returns whether requests
+  // are already waiting (then do not sleep).
+  bool prepare_sleep();
 
  private:
   enum class state { connect, auth, open, closing, closed };
@@ -116,7 +119,7 @@ class session : public std::enable_shared_from_this<session> {
   // In make_room() the input buffer gets room for more bytes at in_end_.
   void make_room();
   // After an SHM choice: the memory file and the ring; the accept goes with its descriptor.
-  bool setup_shared_memory(std::string& why);
+  util::status setup_shared_memory();
   bool send_accept_with_descriptor();
   void on_doorbell(const asio::error_code& ec);
   bool offer_shm() const noexcept { return local_ && limits_.shm_ring_bytes != 0; }

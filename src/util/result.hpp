@@ -19,6 +19,7 @@ enum class errc {
   too_large,         // a size above a configured or protocol limit
   would_block,       // a bounded queue is full; try again later
   invalid_argument,  // a caller passed something the API forbids
+  system,            // the operating system refused (the message says what and why)
 };
 
 const char* to_string(errc c) noexcept;
@@ -41,7 +42,7 @@ class status {
 template <typename T>
 class [[nodiscard]] result {
  public:
-  result(T value) : v_(std::move(value)) {}   // NOLINT: implicit by design, like std::expected
+  result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design, like std::expected
   result(status error) : v_(std::move(error)) {  // NOLINT
     CHORUS_ASSERT(!std::get<status>(v_).ok(), "a result error must not be ok");
   }

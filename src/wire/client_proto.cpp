@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -26,7 +27,6 @@ constexpr std::uint8_t marker_bit = 0x80;  // bit 7 of bytes 0 and 3 of a marked
 constexpr std::array<std::byte, 4> daemon_hint{std::byte{0x80}, std::byte{0}, std::byte{0},
                                                std::byte{0x80}};  // 0 | marker, LE (§4.1)
 constexpr std::string_view null_auth = "NULL";
-constexpr std::string_view shm_auth = "SHM";
 
 std::uint8_t byte_at(std::span<const std::byte> s, std::size_t i) {
   return static_cast<std::uint8_t>(s[i]);
@@ -158,7 +158,7 @@ util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_byte
     if (name.empty()) continue;
     if (name == null_auth) {
       null_chosen = true;
-    } else if (shm_offered && name == shm_auth) {
+    } else if (shm_offered && name == shm_auth_method) {
       shm_chosen = true;
     } else {
       return fail(errc::unsupported,
@@ -168,6 +168,18 @@ util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_byte
   }
   if (!null_chosen) return fail(errc::malformed, "auth choice names no NULL method");
   return shm_chosen;
+}
+
+std::array<std::byte, auth_choice_bytes> encode_auth_choice(bool shm) {
+  std::array<std::byte, auth_choice_bytes> choice{};
+  std::memcpy(choice.data(), null_auth.data(), null_auth.size());
+  if (shm)
+    std::memcpy(choice.data() + auth_name_bytes, shm_auth_method.data(), shm_auth_method.size());
+  return choice;
+}
+
+bool offers_auth_method(std::string_view list, std::string_view method) {
+  return (" " + std::string(list)).find(" " + std::string(method) + " ") != std::string::npos;
 }
 
 byte_vector encode_accept(std::string_view private_group) {

@@ -61,6 +61,8 @@ inline constexpr std::size_t groups_per_message_max = 100;
 inline constexpr std::size_t body_bytes_max = 144000;  // 32 × num_groups + data_len
 inline constexpr std::size_t auth_name_bytes = 30;     // one slot of the auth choice
 inline constexpr std::size_t auth_choice_bytes = 90;   // 3 slots
+// The authentication method that asks for a shared-memory session (wire/session_ring.hpp).
+inline constexpr std::string_view shm_auth_method = "SHM";
 inline constexpr std::size_t connect_fixed_bytes = 5;  // major, minor, patch, flags, N
 // Bytes after the header of a REJECT_MESS before the names: the original type (§2.6).
 inline constexpr std::size_t reject_old_type_bytes = 4;
@@ -122,6 +124,10 @@ util::byte_vector encode_auth_methods(bool offer_shm = false);
 // first empty slot. The value: whether the client chose SHM.
 util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_bytes> choice,
                                      bool shm_offered = false);
+// The client's step 3: NULL in the first slot, and SHM in the second with `shm`.
+std::array<std::byte, auth_choice_bytes> encode_auth_choice(bool shm);
+// Whether a step-2 list ("NULL SHM ": each name followed by one space) names `method`.
+bool offers_auth_method(std::string_view list, std::string_view method);
 
 // Step 5: `01 05 00 01 P name` (the private group is cut to 31 bytes if longer).
 util::byte_vector encode_accept(std::string_view private_group);

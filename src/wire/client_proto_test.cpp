@@ -230,6 +230,17 @@ TEST(ClientHandshake, SharedMemoryChoice) {
   auto null_only = auth(field("NULL", auth_choice_bytes), true);
   ASSERT_TRUE(null_only.ok());
   EXPECT_FALSE(*null_only);
+  // What a client sends is what the daemon reads.
+  for (bool shm : {false, true}) {
+    auto sent = encode_auth_choice(shm);
+    auto read = auth(byte_vector(sent.begin(), sent.end()), true);
+    ASSERT_TRUE(read.ok());
+    EXPECT_EQ(*read, shm);
+  }
+  EXPECT_TRUE(offers_auth_method("NULL SHM ", "SHM"));
+  EXPECT_TRUE(offers_auth_method("NULL SHM ", "NULL"));
+  EXPECT_FALSE(offers_auth_method("NULL ", "SHM"));
+  EXPECT_FALSE(offers_auth_method("NULL SHMX ", "SHM"));
 }
 
 TEST(ClientHandshake, RejectBytes) {

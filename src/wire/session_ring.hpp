@@ -23,7 +23,9 @@
 // data, never backwards), and copies the bytes out before anything parses them. The daemon
 // seals the memory file's size, so the client cannot shrink it under the daemon's mapping.
 //
-// Pure memory: no system calls here (the callers ring, sleep and wake).
+// Pure memory: no system calls here (the callers ring, sleep and wake; the memory file and
+// passing it are shm/session_memory.hpp). The method name a client chooses is
+// wire::client::shm_auth_method.
 #pragma once
 
 #include <atomic>
@@ -37,9 +39,6 @@ namespace chorus::wire::ring {
 
 inline constexpr std::uint32_t magic = 0x52534843;  // "CHSR" read little-endian
 inline constexpr std::uint32_t version = 1;
-// The authentication method name that asks for a shared-memory session (spec §1.3 step 2/3: a
-// method the daemon lists and the client may choose besides NULL).
-inline constexpr const char* auth_method = "SHM";
 // Ring data bytes: a power of two. 256 KiB holds more than one largest request (144,048 bytes).
 inline constexpr std::size_t default_capacity = 256 * 1024;
 

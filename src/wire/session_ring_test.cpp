@@ -29,6 +29,16 @@ struct mapping {
   std::unique_ptr<std::byte, decltype(&std::free)> memory;
 };
 
+// A fresh ring with both ends attached (attaching a fresh ring cannot fail:
+// AttachChecksTheHeader covers the refusals).
+struct ends {
+  explicit ends(std::size_t capacity)
+      : m(capacity), p(std::move(producer::attach(m.span()).value())), c(m.span()) {}
+  mapping m;
+  producer p;
+  consumer c;
+};
+
 std::vector<std::byte> pattern(std::size_t n, std::uint64_t start) {
   std::vector<std::byte> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = std::byte((start + i) * 131 % 251);
@@ -36,20 +46,17 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t start) {
 }
 
 TEST(SessionRing, BytesArriveInOrderAcrossTheWrap) {
-  mapping m(64);
-  auto p = producer::attach(m.span());
-  ASSERT_TRUE(p.ok());
-  consumer c(m.span());
+  ends ring(64);
   std::uint64_t sent = 0, got = 0;
   for (std::size_t round = 0; round < 200; ++round) {
     const std::size_t n = 1 + round * 7 % 60;
     auto in = pattern(n, sent);
-    ASSERT_EQ(p->write(in), n);  // the consumer keeps up: there is room
+    ASSERT_EQ(ring.p.write(in), n);  // the consumer keeps up: there is room
     sent += n;
-    p->publish();
+    ring.p.publish();
     std::vector<std::byte> out(64);
     bool wake = true;
-    auto r = c.read(out, wake);
+    auto r = ring.c.read(out, wake);
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(*r, n);
     EXPECT_FALSE(wake);
@@ -60,43 +67,37 @@ TEST(SessionRing, BytesArriveInOrderAcrossTheWrap) {
 }
 
 TEST(SessionRing, WritesStopAtTheConsumersHeadAndNothingShowsBeforePublish) {
-  mapping m(64);
-  auto p = producer::attach(m.span());
-  ASSERT_TRUE(p.ok());
-  consumer c(m.span());
+  ends ring(64);
   auto in = pattern(100, 0);
-  EXPECT_EQ(p->write(in), 64u);
-  EXPECT_EQ(p->room(), 0u);
-  EXPECT_EQ(*c.available(), 0u);  // written, not published
-  p->publish();
-  EXPECT_EQ(*c.available(), 64u);
+  EXPECT_EQ(ring.p.write(in), 64u);
+  EXPECT_EQ(ring.p.room(), 0u);
+  EXPECT_EQ(*ring.c.available(), 0u);  // written, not published
+  ring.p.publish();
+  EXPECT_EQ(*ring.c.available(), 64u);
   std::vector<std::byte> out(10);
   bool wake = false;
-  ASSERT_EQ(*c.read(out, wake), 10u);
-  EXPECT_EQ(p->room(), 10u);
-  EXPECT_EQ(p->write(std::span(in).subspan(64)), 10u);
+  ASSERT_EQ(*ring.c.read(out, wake), 10u);
+  EXPECT_EQ(ring.p.room(), 10u);
+  EXPECT_EQ(ring.p.write(std::span(in).subspan(64)), 10u);
 }
 
 TEST(SessionRing, TheDoorbellRingsOncePerSleepAndNeverForAPoller) {
-  mapping m(64);
-  auto p = producer::attach(m.span());
-  ASSERT_TRUE(p.ok());
-  consumer c(m.span());
+  ends ring(64);
   auto one = pattern(1, 0);
-  p->write(one);
-  EXPECT_TRUE(p->publish());   // a new consumer may sleep: ring
-  p->write(one);
-  EXPECT_FALSE(p->publish());  // a byte is already on its way
-  c.bell_heard();
-  p->write(one);
-  EXPECT_TRUE(p->publish());
-  c.bell_heard();
-  c.set_polling(true);
-  p->write(one);
-  EXPECT_FALSE(p->publish());  // the consumer polls: no system call
-  c.set_polling(false);
-  p->write(one);
-  EXPECT_TRUE(p->publish());
+  ring.p.write(one);
+  EXPECT_TRUE(ring.p.publish());  // a new consumer may sleep: ring
+  ring.p.write(one);
+  EXPECT_FALSE(ring.p.publish());  // a byte is already on its way
+  ring.c.bell_heard();
+  ring.p.write(one);
+  EXPECT_TRUE(ring.p.publish());
+  ring.c.bell_heard();
+  ring.c.set_polling(true);
+  ring.p.write(one);
+  EXPECT_FALSE(ring.p.publish());  // the consumer polls: no system call
+  ring.c.set_polling(false);
+  ring.p.write(one);
+  EXPECT_TRUE(ring.p.publish());
 }
 
 TEST(SessionRing, TheConsumerRefusesATailItCannotBelieve) {
@@ -119,20 +120,18 @@ TEST(SessionRing, TheConsumerRefusesATailItCannotBelieve) {
 }
 
 TEST(SessionRing, TheProducerRefusesAHeadItCannotBelieve) {
-  mapping m(64);
-  auto p = producer::attach(m.span());
-  ASSERT_TRUE(p.ok());
-  m.shared().head.store(10);  // beyond what was written
-  EXPECT_FALSE(p->consistent());
-  EXPECT_EQ(p->room(), 0u);
-  EXPECT_EQ(p->write(pattern(4, 0)), 0u);
+  ends ring(64);
+  ring.m.shared().head.store(10);  // beyond what was written
+  EXPECT_FALSE(ring.p.consistent());
+  EXPECT_EQ(ring.p.room(), 0u);
+  EXPECT_EQ(ring.p.write(pattern(4, 0)), 0u);
 }
 
 TEST(SessionRing, AttachChecksTheHeader) {
   mapping m(64);
   EXPECT_TRUE(producer::attach(m.span()).ok());
   EXPECT_FALSE(producer::attach(m.span().first(100)).ok());  // capacity beyond the mapping
-  m.shared().capacity = 48;                                    // not a power of two
+  m.shared().capacity = 48;                                  // not a power of two
   EXPECT_FALSE(producer::attach(m.span()).ok());
   m.shared().capacity = 64;
   m.shared().magic_word = 0;
@@ -140,19 +139,16 @@ TEST(SessionRing, AttachChecksTheHeader) {
 }
 
 TEST(SessionRing, AWaitingProducerIsToldWhenRoomIsFreed) {
-  mapping m(64);
-  auto p = producer::attach(m.span());
-  ASSERT_TRUE(p.ok());
-  consumer c(m.span());
-  p->write(pattern(64, 0));
-  p->publish();
-  const std::uint32_t before = p->prepare_wait();
+  ends ring(64);
+  ring.p.write(pattern(64, 0));
+  ring.p.publish();
+  const std::uint32_t before = ring.p.prepare_wait();
   std::vector<std::byte> out(16);
   bool wake = false;
-  ASSERT_EQ(*c.read(out, wake), 16u);
+  ASSERT_EQ(*ring.c.read(out, wake), 16u);
   EXPECT_TRUE(wake);
-  EXPECT_NE(p->space_event().load(), before);
-  ASSERT_EQ(*c.read(out, wake), 16u);
+  EXPECT_NE(ring.p.space_event().load(), before);
+  ASSERT_EQ(*ring.c.read(out, wake), 16u);
   EXPECT_FALSE(wake);  // one wake per announced wait
 }
 
@@ -161,10 +157,7 @@ TEST(SessionRing, AWaitingProducerIsToldWhenRoomIsFreed) {
 // is a sleeping consumer with bytes in the ring and no doorbell coming: it is detected when the
 // producer has finished, rather than by a timeout.
 TEST(SessionRing, NoWakeUpIsLostBetweenTwoThreads) {
-  mapping m(4096);
-  auto p = producer::attach(m.span());
-  ASSERT_TRUE(p.ok());
-  consumer c(m.span());
+  ends ring(4096);
   constexpr std::uint64_t total = 4u << 20;
   std::atomic<std::uint64_t> bells{0};
   std::atomic<bool> done{false};
@@ -176,8 +169,8 @@ TEST(SessionRing, NoWakeUpIsLostBetweenTwoThreads) {
       auto in = pattern(n, sent);
       std::size_t off = 0;
       while (off < n) {
-        off += p->write(std::span(in).subspan(off));
-        if (p->publish()) bells.fetch_add(1);
+        off += ring.p.write(std::span(in).subspan(off));
+        if (ring.p.publish()) bells.fetch_add(1);
         if (off < n) std::this_thread::yield();
       }
       sent += n;
@@ -189,22 +182,22 @@ TEST(SessionRing, NoWakeUpIsLostBetweenTwoThreads) {
   std::vector<std::byte> out(1500);
   while (got < total) {
     const bool poll = rng.uniform(0, 1) == 0;
-    c.set_polling(poll);
-    auto avail = c.available();
+    ring.c.set_polling(poll);
+    auto avail = ring.c.available();
     ASSERT_TRUE(avail.ok());
     if (*avail == 0 && !poll) {
       // Asleep until a doorbell, or until the producer is done.
       while (bells.load() == heard && !done.load()) std::this_thread::yield();
       if (bells.load() == heard) {
-        if (*c.available() != 0) ++lost;  // bytes behind a sleeper and no doorbell
-        c.set_polling(true);              // drain what is left
+        if (*ring.c.available() != 0) ++lost;  // bytes behind a sleeper and no doorbell
+        ring.c.set_polling(true);              // drain what is left
       } else {
         heard = bells.load();
-        c.bell_heard();
+        ring.c.bell_heard();
       }
     }
     bool wake = false;
-    auto r = c.read(out, wake);
+    auto r = ring.c.read(out, wake);
     ASSERT_TRUE(r.ok());
     out.resize(*r);
     ASSERT_EQ(out, pattern(*r, got));

@@ -138,6 +138,14 @@ class SharedMemory(cluster.ClusterTestCase):
         self.assertEqual(size, DATA + s.capacity)
         return s
 
+    def listening(self) -> tuple[sp.Session, str]:
+        """A plain (socket) member of a new group, its own join already received."""
+        listener = self.client()
+        g = random_name("g")
+        listener.join(g)
+        listener.receive(5)
+        return listener, g
+
     def assert_works(self, s: sp.Session) -> None:
         g = random_name("g")
         s.join(g)
@@ -167,10 +175,7 @@ class SharedMemory(cluster.ClusterTestCase):
     def test_requests_through_the_ring_are_delivered_in_order(self):
         s = self.shm_connect()
         self.assert_works(s)
-        g = random_name("g")
-        listener = self.client()
-        listener.join(g)
-        listener.receive(5)
+        listener, g = self.listening()
         s.join(g)
         listener.receive(5)  # s joined
         s.receive(5)
@@ -198,10 +203,7 @@ class SharedMemory(cluster.ClusterTestCase):
 
     def test_many_messages_wrap_the_ring(self):
         s = self.shm_connect()
-        listener = self.client()
-        g = random_name("g")
-        listener.join(g)
-        listener.receive(5)
+        listener, g = self.listening()
         body = bytes(range(256)) * 4
         count = 3 * s.capacity // len(body)
         for i in range(count):
@@ -215,10 +217,7 @@ class SharedMemory(cluster.ClusterTestCase):
 
     def test_a_large_message_through_a_full_ring(self):
         s = self.shm_connect()
-        listener = self.client()
-        g = random_name("g")
-        listener.join(g)
-        listener.receive(5)
+        listener, g = self.listening()
         big = os.urandom(144000 - sp.NAME_BYTES)
         for _ in range(3):  # 3 × 144 KB > the 256 KiB ring: the writer waits for room
             s.multicast(sp.SAFE_MESS, g, big)
@@ -227,10 +226,7 @@ class SharedMemory(cluster.ClusterTestCase):
 
     def test_published_then_closed_is_still_delivered(self):
         s = self.shm_connect()
-        listener = self.client()
-        g = random_name("g")
-        listener.join(g)
-        listener.receive(5)
+        listener, g = self.listening()
         s.join(g)
         listener.receive(5)
         for i in range(50):
