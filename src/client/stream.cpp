@@ -345,13 +345,16 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
                                                                    (r.priority >= 1 ? 0x10 : 0))),
                                std::byte(static_cast<std::uint8_t>(name.size()))};
   for (char c : name) hello.push_back(std::byte(static_cast<unsigned char>(c)));
-  if (auto f = write_all(fd, hello.data(), hello.size(), r.deadline); !f) {
-    return give_up(connection_closed, "handshake: " + f.error().message);
-  }
+  // A daemon at its quota writes REJECT_QUOTA and closes as soon as it accepts (spec §1.3):
+  // if that came first, our write fails, and the code waits to be read all the same.
+  auto sent = write_all(fd, hello.data(), hello.size(), r.deadline);
   // Step 2: the daemon's methods, or a reject byte in the length's place.
   std::byte b{};
   if (auto f = read_all(fd, &b, 1, r.deadline); !f) {
-    return give_up(connection_closed, "handshake: " + f.error().message);
+    return give_up(connection_closed, "handshake: " + (sent ? f : sent).error().message);
+  }
+  if (!sent && static_cast<std::int8_t>(b) >= 0) {
+    return give_up(connection_closed, "handshake: " + sent.error().message);
   }
   auto length = static_cast<std::int8_t>(b);
   if (length < 0) return give_up(length, describe(length));
