@@ -8,7 +8,8 @@
 //     message outstanding); prints p50/p99 of that round trip. With --gap-us, it pauses that
 //     long between rounds: sporadic traffic, which finds the ring idle. With --poll-us, every
 //     member polls its socket that long before it blocks (what the client library's
-//     busy_poll does).
+//     busy_poll does). With --member-cpus, member i's thread runs only on the i-th CPU listed
+//     (round robin), so the figures do not depend on where the kernel puts the pollers.
 //   floor: what this machine allows, with no daemon at all: the round trip of 100 bytes
 //     between two processes over a Unix socket (a client and its daemon: two wake-ups), and
 //     one rotation of 100 bytes around three processes over UDP on 127.0.0.1 (a token
@@ -30,14 +31,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -211,7 +215,17 @@ struct options {
   std::size_t gap_us = 0;    // latency: pause between rounds (sporadic traffic; 0: back to back)
   std::size_t poll_us = 0;   // latency: every member polls its socket this long before it blocks
   bool shm = false;          // requests through the daemon's shared-memory ring
+  std::vector<int> member_cpus;  // latency: member i's thread runs on member_cpus[i % size]
 };
+
+// Runs the calling thread on `cpu` only.
+void pin_thread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0)
+    throw std::runtime_error("cannot run on CPU " + std::to_string(cpu));
+}
 
 int throughput(const options& o) {
   std::vector<conn> members;
@@ -278,6 +292,13 @@ int throughput(const options& o) {
 }
 
 int latency(const options& o) {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+  for (int cpu : o.member_cpus) {
+    if (!CPU_ISSET(cpu, &allowed))
+      throw std::runtime_error("--member-cpus: CPU " + std::to_string(cpu) +
+                               " is not one this process may run on");
+  }
   std::vector<conn> members;
   for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
     members.push_back(
@@ -293,6 +314,7 @@ int latency(const options& o) {
   for (std::size_t i = 1; i < members.size(); ++i) {
     drains.emplace_back([&, i] {
       try {
+        if (!o.member_cpus.empty()) pin_thread(o.member_cpus[i % o.member_cpus.size()]);
         while (!stop) {
           std::span<const std::byte> body;
           members[i].next(body);
@@ -301,6 +323,7 @@ int latency(const options& o) {
       }
     });
   }
+  if (!o.member_cpus.empty()) pin_thread(o.member_cpus[0]);
   conn& c = members[0];
   auto f = frame(c, o.service, "bench-lat", o.size);
   std::vector<double> us;
@@ -422,45 +445,82 @@ int floor_mode(const options& o) {
   return 0;
 }
 
-}  // namespace
+// `text` as a whole decimal number; throws unless every character is part of it.
+std::size_t number(std::string_view text) {
+  std::size_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+    throw std::invalid_argument(std::string(text));
+  return n;
+}
 
-int main(int argc, char** argv) {
+// The options, or nullopt after printing why not (or the usage, for --help: `help` is set).
+std::optional<options> parse(int argc, char** argv, bool& help) {
   options o;
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + a);
-      return argv[++i];
-    };
-    if (a == "--endpoint") {
-      o.endpoints.push_back(val());
-    } else if (a == "--mode") {
-      o.mode = val();
-    } else if (a == "--service") {
-      std::string s = val();
-      o.service = s == "safe" ? cl::safe_mess : s == "fifo" ? cl::fifo_mess : cl::agreed_mess;
-    } else if (a == "--size") {
-      o.size = std::stoul(val());
-    } else if (a == "--count") {
-      o.count = std::stoul(val());
-    } else if (a == "--stalled") {
-      o.stalled = std::stoul(val());
-    } else if (a == "--gap-us") {
-      o.gap_us = std::stoul(val());
-    } else if (a == "--poll-us") {
-      o.poll_us = std::stoul(val());
-    } else if (a == "--window") {
-      o.window = std::stoul(val());
-    } else if (a == "--shm") {
+    const std::string a = argv[i];
+    if (a == "--shm") {
       o.shm = true;
-    } else {
+      continue;
+    }
+    const bool known = a == "--endpoint" || a == "--mode" || a == "--service" || a == "--size" ||
+                       a == "--count" || a == "--stalled" || a == "--gap-us" || a == "--poll-us" ||
+                       a == "--window" || a == "--member-cpus";
+    if (!known || i + 1 >= argc) {
+      help = a == "--help";
+      if (known) std::fprintf(stderr, "daemon_bench: %s needs a value\n", a.c_str());
       std::fprintf(stderr,
                    "usage: daemon_bench --endpoint UNIX_SOCKET [--endpoint …] "
                    "[--mode throughput|latency|floor] [--service agreed|safe|fifo] [--size BYTES] "
-                   "[--count N] [--window N] [--stalled N] [--gap-us N] [--poll-us N] [--shm]\n");
-      return a == "--help" ? 0 : 2;
+                   "[--count N] [--window N] [--stalled N] [--gap-us N] [--poll-us N] [--shm] "
+                   "[--member-cpus CPU,CPU,…]\n");
+      return std::nullopt;
+    }
+    const std::string v = argv[++i];
+    try {
+      if (a == "--endpoint") {
+        o.endpoints.push_back(v);
+      } else if (a == "--mode") {
+        o.mode = v;
+      } else if (a == "--service") {
+        if (v != "safe" && v != "fifo" && v != "agreed") throw std::invalid_argument(v);
+        o.service = v == "safe" ? cl::safe_mess : v == "fifo" ? cl::fifo_mess : cl::agreed_mess;
+      } else if (a == "--size") {
+        o.size = number(v);
+      } else if (a == "--count") {
+        o.count = number(v);
+      } else if (a == "--stalled") {
+        o.stalled = number(v);
+      } else if (a == "--gap-us") {
+        o.gap_us = number(v);
+      } else if (a == "--poll-us") {
+        o.poll_us = number(v);
+      } else if (a == "--window") {
+        o.window = number(v);
+      } else {  // --member-cpus
+        for (std::size_t at = 0; at < v.size();) {
+          std::size_t comma = std::min(v.find(',', at), v.size());
+          const std::size_t cpu = number(std::string_view(v).substr(at, comma - at));
+          if (cpu >= CPU_SETSIZE) throw std::invalid_argument(v);
+          o.member_cpus.push_back(static_cast<int>(cpu));
+          at = comma + 1;
+        }
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "daemon_bench: bad value for %s: '%s'\n", a.c_str(), v.c_str());
+      return std::nullopt;
     }
   }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool help = false;
+  auto parsed = parse(argc, argv, help);
+  if (!parsed) return help ? 0 : 2;
+  const options& o = *parsed;
   if (o.mode == "floor") {
     try {
       return floor_mode(o);

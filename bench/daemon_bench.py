@@ -12,11 +12,13 @@ build/bench/daemon_bench (the client side, one process, one thread per connectio
   - the same latencies through 3 daemons with the latency profile (TokenLinger, BusyPoll: see
     docs/configuration.md "Latency") side by side with the defaults, with the daemons' CPU use,
     each with blocking clients and with polling clients (every member polls its socket before
-    it sleeps, as the client library's busy_poll does); and the profile once more with each
-    daemon pinned to a core of its own, round robin (`--cpu-affinity`): three busy-polling
-    daemons on one host are otherwise sometimes all put on the same core by the kernel, and
-    the ring's hops then wait for each other; and pinned again with the clients' requests sent
-    through shared memory (`--shm`: the SHM method, docs/protocol.md) instead of the socket;
+    it sleeps, as the client library's busy_poll does); and the profile once more with the
+    daemons and the members pinned (`--cpu-affinity`, `daemon_bench --member-cpus`; see
+    placement()): busy-polling processes left to the kernel are sometimes all put on one core,
+    and every hop then waits for the others' turns, so unpinned figures vary from run to run
+    with where the kernel happened to put the six pollers; and pinned again with the clients'
+    requests sent through shared memory (`--shm`: the SHM method, docs/protocol.md) instead of
+    the socket;
   - memory with a client that stops reading: RSS before and after a 1 KB flood, and whether the
     daemon cut the reader off (it must, at MaxSessionMessages).
 The baseline column is the same run through a single daemon (no ring hops), measured in the
@@ -42,7 +44,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Daemons:
-    def __init__(self, build, n, options=(), pin=False):
+    def __init__(self, build, n, options=(), pin=None):
         self.dir = tempfile.mkdtemp(prefix="chorus-bench.")
         base = 30000 + random.randrange(0, 2000) * 10
         self.ports = [base + 10 * i for i in range(n)]
@@ -54,12 +56,11 @@ class Daemons:
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.procs = []
-        cpus = sorted(os.sched_getaffinity(0))
         for i in range(n):
             log = open(os.path.join(self.dir, f"d{i + 1}.log"), "w")
             cmd = [os.path.join(build, "tools", "chorusd"), "-c", conf, "-n", f"d{i + 1}"]
-            if pin:  # daemon i on core i (round robin): never all on one core
-                cmd += ["--cpu-affinity", str(cpus[i % len(cpus)])]
+            if pin:  # a list: daemon i on CPU pin[i]
+                cmd += ["--cpu-affinity", str(pin[i])]
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
         for p in self.ports:
             path = os.path.join(self.dir, str(p))
@@ -155,9 +156,25 @@ LATENCY_PROFILE = ("TokenLinger = 100", "BusyPoll = 1000")
 CLIENT_POLL_US = 1000
 
 
+def placement(n):
+    """Where the pinned runs put n daemons and the latency run's n members (member i on daemon
+    i): two lists of CPUs. The first daemon orders every message and serves the sender, so it
+    gets a core no other daemon uses; the others share the remaining cores round robin. Each
+    member runs on the next core after its daemon's, so a polling member and its daemon never
+    take turns on one core. On this 2-core host: daemons on 0, 1, 1 and members on 1, 0, 0."""
+    cpus = sorted(os.sched_getaffinity(0))
+    rest = cpus[1:] or cpus
+    daemons = [cpus[0]] + [rest[i % len(rest)] for i in range(n - 1)]
+    members = [cpus[(cpus.index(c) + 1) % len(cpus)] for c in daemons]
+    return daemons, members
+
+
 def measure_latency(build, service, size, rounds, options, pin=False, shm=False):
-    d = Daemons(build, 3, options, pin)
+    daemon_cpus, member_cpus = placement(3)
+    d = Daemons(build, 3, options, daemon_cpus if pin else None)
     extra = ("--shm",) if shm else ()
+    if pin:
+        extra += ("--member-cpus", ",".join(map(str, member_cpus)))
     try:
         cpu0 = d.cpu_seconds()
         t0 = time.monotonic()
@@ -219,11 +236,13 @@ def main():
               f"{r3['p99']:>7.1f} {r3['sp50']:>8.1f}/{r3['sp99']:<7.1f} "
               f"{r3['cpu_us']:>10.2f} {r3['rss_mib']:>7.1f} | "
               f"{r1['msgs']:>14.0f} {r1['p50']:>7.1f}", flush=True)
+    daemon_cpus, member_cpus = placement(3)
     print(f"latency profile ({', '.join(LATENCY_PROFILE)}), 3 daemons, side by side with the "
           "defaults; back to back with blocking clients and with polling clients (every member "
           f"polls {CLIENT_POLL_US} µs before it sleeps: busy_poll, CHORUS_BUSY_POLL_US); sporadic "
           "with blocking clients; CPUs: the daemons' CPU time over the blocking run, in CPUs; "
-          "pinned: the profile with daemon i on core i mod cores (--cpu-affinity); +shm: pinned, "
+          f"pinned: the profile with daemons on CPUs {daemon_cpus} (--cpu-affinity) and their "
+          f"members on CPUs {member_cpus}, never on their own daemon's core; +shm: pinned, "
           "and the clients' requests go through shared memory (the SHM method, as the client "
           "library does by default on the Unix socket) instead of the socket")
     group = (f"{'p50/p99':>7} {'polling':>14} {'sporadic':>14} {'CPUs':>5}")
