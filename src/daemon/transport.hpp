@@ -64,14 +64,24 @@ class udp_transport {
   static constexpr std::size_t batch_max = 64;
   static constexpr std::size_t datagram_bytes_max = 65536;
   static constexpr std::size_t bundle_packets_max = 64;
+  // With multicast, a token waits for a group datagram behind it up to this size (a burst of
+  // about ten full packets on a LAN, one on loopback); a larger burst follows the token.
+  static constexpr std::size_t token_delay_bytes_max = 16 * 1024;
 
  private:
   udp_transport(asio::io_context& io, core::node_id self, std::vector<peer> peers);
   void wait_readable(asio::ip::udp::socket& s);
-  void drain(asio::ip::udp::socket& s);
+  // Reads what both sockets hold (a few batches at most) and hands it on, each batch's tokens
+  // after its other packets.
+  void drain();
+  // One recvmmsg on `s` into received_ (the buffers are reused: each datagram is copied out);
+  // how many datagrams it read.
+  std::size_t receive_batch(asio::ip::udp::socket& s);
   void add_to_bundle(const asio::ip::udp::endpoint& to, const util::shared_bytes& bytes,
                      std::size_t index);
   void flush_sends();
+  // With multicast: a token leaves after a small burst that the core put right behind it.
+  void token_after_small_bursts();
 
   core::node_id self_;
   std::vector<peer> peers_;
