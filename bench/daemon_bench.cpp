@@ -43,12 +43,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "daemon/affinity.hpp"
 #include "shm/session_memory.hpp"
 #include "util/stats.hpp"
 #include "wire/client_proto.hpp"
-#include "wire/session_ring.hpp"
 
 namespace {
 
@@ -78,12 +79,8 @@ struct conn {
   std::string private_group;
   std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
   std::size_t begin = 0, end = 0;
-  std::int64_t poll_ns = 0;  // read_some's
-  struct shm_ring {
-    chorus::shm::session_memory memory;
-    chorus::wire::ring::producer ring;
-  };
-  std::shared_ptr<shm_ring> shm;  // --shm: requests go here
+  std::int64_t poll_ns = 0;                        // read_some's
+  std::shared_ptr<chorus::shm::request_ring> shm;  // --shm: requests go here
 
   void write_all(const void* p, std::size_t n) {
     if (shm) {
@@ -161,12 +158,9 @@ conn connect_to(const std::string& endpoint, const std::string& name, bool shm) 
     if (chorus::shm::receive_byte_with_descriptor(c.fd, first, fd) != 1 || fd < 0) {
       throw std::runtime_error("no shared memory with the accept");
     }
-    auto memory = chorus::shm::session_memory::map(fd);
-    ::close(fd);
-    if (!memory) throw std::runtime_error(memory.error().message());
-    auto ring = chorus::wire::ring::producer::attach(memory->bytes());
+    auto ring = chorus::shm::request_ring::attach(fd);
     if (!ring) throw std::runtime_error(ring.error().message());
-    c.shm = std::make_shared<conn::shm_ring>(conn::shm_ring{std::move(*memory), *ring});
+    c.shm = std::make_shared<chorus::shm::request_ring>(std::move(*ring));
     c.buf[c.end++] = first;
   }
   c.fill(5);
@@ -215,16 +209,13 @@ struct options {
   std::size_t gap_us = 0;    // latency: pause between rounds (sporadic traffic; 0: back to back)
   std::size_t poll_us = 0;   // latency: every member polls its socket this long before it blocks
   bool shm = false;          // requests through the daemon's shared-memory ring
-  std::vector<int> member_cpus;  // latency: member i's thread runs on member_cpus[i % size]
+  std::vector<std::uint32_t>
+      member_cpus;  // latency: member i's thread runs on member_cpus[i % size]
 };
 
-// Runs the calling thread on `cpu` only.
-void pin_thread(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::sched_setaffinity(0, sizeof set, &set) != 0)
-    throw std::runtime_error("cannot run on CPU " + std::to_string(cpu));
+// Runs the calling thread on `cpu` only (pin_to() acts on the thread that calls it).
+void pin_thread(std::uint32_t cpu) {
+  if (auto st = chorus::daemon::pin_to({cpu}); !st.ok()) throw std::runtime_error(st.message());
 }
 
 int throughput(const options& o) {
@@ -292,10 +283,9 @@ int throughput(const options& o) {
 }
 
 int latency(const options& o) {
-  cpu_set_t allowed;
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
-  for (int cpu : o.member_cpus) {
-    if (!CPU_ISSET(cpu, &allowed))
+  const auto allowed = chorus::daemon::allowed_cpus();
+  for (auto cpu : o.member_cpus) {
+    if (!std::ranges::binary_search(allowed, cpu))
       throw std::runtime_error("--member-cpus: CPU " + std::to_string(cpu) +
                                " is not one this process may run on");
   }
@@ -454,6 +444,12 @@ std::size_t number(std::string_view text) {
   return n;
 }
 
+// The options that take a number, and where it goes.
+constexpr std::pair<std::string_view, std::size_t options::*> numeric_options[] = {
+    {"--size", &options::size},       {"--count", &options::count},
+    {"--stalled", &options::stalled}, {"--gap-us", &options::gap_us},
+    {"--poll-us", &options::poll_us}, {"--window", &options::window}};
+
 // The options, or nullopt after printing why not (or the usage, for --help: `help` is set).
 std::optional<options> parse(int argc, char** argv, bool& help) {
   options o;
@@ -463,9 +459,9 @@ std::optional<options> parse(int argc, char** argv, bool& help) {
       o.shm = true;
       continue;
     }
-    const bool known = a == "--endpoint" || a == "--mode" || a == "--service" || a == "--size" ||
-                       a == "--count" || a == "--stalled" || a == "--gap-us" || a == "--poll-us" ||
-                       a == "--window" || a == "--member-cpus";
+    auto numeric = std::ranges::find(numeric_options, a, [](const auto& n) { return n.first; });
+    const bool known = numeric != std::end(numeric_options) || a == "--endpoint" || a == "--mode" ||
+                       a == "--service" || a == "--member-cpus";
     if (!known || i + 1 >= argc) {
       help = a == "--help";
       if (known) std::fprintf(stderr, "daemon_bench: %s needs a value\n", a.c_str());
@@ -478,31 +474,21 @@ std::optional<options> parse(int argc, char** argv, bool& help) {
     }
     const std::string v = argv[++i];
     try {
-      if (a == "--endpoint") {
+      if (numeric != std::end(numeric_options)) {
+        o.*(numeric->second) = number(v);
+      } else if (a == "--endpoint") {
         o.endpoints.push_back(v);
       } else if (a == "--mode") {
         o.mode = v;
       } else if (a == "--service") {
         if (v != "safe" && v != "fifo" && v != "agreed") throw std::invalid_argument(v);
         o.service = v == "safe" ? cl::safe_mess : v == "fifo" ? cl::fifo_mess : cl::agreed_mess;
-      } else if (a == "--size") {
-        o.size = number(v);
-      } else if (a == "--count") {
-        o.count = number(v);
-      } else if (a == "--stalled") {
-        o.stalled = number(v);
-      } else if (a == "--gap-us") {
-        o.gap_us = number(v);
-      } else if (a == "--poll-us") {
-        o.poll_us = number(v);
-      } else if (a == "--window") {
-        o.window = number(v);
       } else {  // --member-cpus
         for (std::size_t at = 0; at < v.size();) {
           std::size_t comma = std::min(v.find(',', at), v.size());
           const std::size_t cpu = number(std::string_view(v).substr(at, comma - at));
           if (cpu >= CPU_SETSIZE) throw std::invalid_argument(v);
-          o.member_cpus.push_back(static_cast<int>(cpu));
+          o.member_cpus.push_back(static_cast<std::uint32_t>(cpu));
           at = comma + 1;
         }
       }

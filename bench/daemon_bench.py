@@ -125,9 +125,9 @@ def latencies(build, d, service, size, rounds, *extra):
     return float(r["p50_us"]), float(r["p99_us"])
 
 
-def sporadic_latencies(build, d, service, size, rounds):
+def sporadic_latencies(build, d, service, size, rounds, *extra):
     """The same with 1 ms between messages: each finds the ring idle."""
-    return latencies(build, d, service, size, max(rounds // 5, 50), "--gap-us", "1000")
+    return latencies(build, d, service, size, max(rounds // 5, 50), "--gap-us", "1000", *extra)
 
 
 def measure(build, n, service, size, count, rounds):
@@ -180,8 +180,7 @@ def measure_latency(build, service, size, rounds, options, pin=False, shm=False)
         t0 = time.monotonic()
         p50, p99 = latencies(build, d, service, size, rounds, *extra)
         cpu = (d.cpu_seconds() - cpu0) / (time.monotonic() - t0)
-        sp50, sp99 = latencies(build, d, service, size, max(rounds // 5, 50), "--gap-us", "1000",
-                               *extra)
+        sp50, sp99 = sporadic_latencies(build, d, service, size, rounds, *extra)
         pp50, pp99 = latencies(build, d, service, size, rounds, "--poll-us", str(CLIENT_POLL_US),
                                *extra)
         return {"p50": p50, "p99": p99, "sp50": sp50, "sp99": sp99, "pp50": pp50, "pp99": pp99,

@@ -2,7 +2,6 @@
 #include "client/stream.hpp"
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,7 +9,6 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -228,22 +226,7 @@ result<int> read_byte_with_descriptor(int fd, std::byte& b,
 }  // namespace
 
 // The request ring: our mapping of the daemon's memory file.
-struct stream::shm_output {
-  shm::session_memory memory;
-  wire::ring::producer ring;
-  // Maps the memory file the daemon passed and checks the ring in it; closes `fd`.
-  static result<std::unique_ptr<shm_output>> attach(int fd) {
-    auto memory = shm::session_memory::map(fd);
-    ::close(fd);
-    if (!memory) {
-      return fail(connection_closed,
-                  "handshake: mapping the daemon's shared memory: " + memory.error().message());
-    }
-    auto ring = wire::ring::producer::attach(memory->bytes());
-    if (!ring) return fail(connection_closed, "handshake: " + ring.error().message());
-    return std::make_unique<shm_output>(shm_output{std::move(*memory), *ring});
-  }
-};
+struct stream::shm_output : shm::request_ring {};
 
 const char* describe(int code) noexcept {
   switch (code) {
@@ -384,9 +367,11 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
     auto passed = read_byte_with_descriptor(fd, accept[0], r.deadline);
     if (!passed) return give_up(connection_closed, "handshake: " + passed.error().message);
     if (*passed >= 0) {
-      auto attached = shm_output::attach(*passed);
-      if (!attached) return give_up(attached.error().code, attached.error().message);
-      ring = std::move(*attached);
+      auto attached = shm::request_ring::attach(*passed);
+      if (!attached) {
+        return give_up(connection_closed, "handshake: " + attached.error().message());
+      }
+      ring = std::make_unique<shm_output>(shm_output{std::move(*attached)});
     }
   } else if (auto f = read_all(fd, accept.data(), 1, r.deadline); !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
@@ -517,8 +502,7 @@ result<void> stream::wait_for_room() {
     }
     const std::uint32_t seen = ring.prepare_wait();
     if (ring.room() > 0) continue;
-    timespec slice{0, 20'000'000};
-    ::syscall(SYS_futex, &ring.space_event(), FUTEX_WAIT, seen, &slice, nullptr, 0);
+    shm::wait_while(ring.space_event(), seen, std::chrono::milliseconds(20));
     pollfd p{fd_, POLLRDHUP, 0};
     if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
       return fail(connection_closed, "the daemon closed the connection");

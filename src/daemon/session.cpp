@@ -1,13 +1,10 @@
 // session.cpp — see session.hpp.
 #include "daemon/session.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bit>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 
 #include "shm/session_memory.hpp"
@@ -187,9 +184,7 @@ bool session::poll_shared_memory() {
       fail(n.error().message());
       return true;
     }
-    if (wake) {
-      ::syscall(SYS_futex, &shm_->ring.space_event(), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-    }
+    if (wake) shm::wake_all(shm_->ring.space_event());
     if (*n == 0) break;
     any = true;
     in_end_ += *n;

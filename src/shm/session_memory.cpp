@@ -2,13 +2,16 @@
 #include "shm/session_memory.hpp"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 
@@ -56,6 +59,29 @@ util::result<session_memory> session_memory::map(int fd) {
   auto base = map_shared(fd, bytes);
   if (!base) return base.error();
   return session_memory(*base, bytes);
+}
+
+util::result<request_ring> request_ring::attach(int fd) {
+  auto memory = session_memory::map(fd);
+  ::close(fd);
+  if (!memory) {
+    return util::status{memory.error().code(),
+                        "mapping the daemon's shared memory: " + memory.error().message()};
+  }
+  auto ring = wire::ring::producer::attach(memory->bytes());
+  if (!ring) return ring.error();
+  return request_ring{std::move(*memory), *ring};
+}
+
+void wake_all(std::atomic<std::uint32_t>& word) {
+  ::syscall(SYS_futex, &word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void wait_while(std::atomic<std::uint32_t>& word, std::uint32_t seen,
+                std::chrono::nanoseconds at_most) {
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(at_most);
+  timespec slice{static_cast<time_t>(s.count()), static_cast<long>((at_most - s).count())};
+  ::syscall(SYS_futex, &word, FUTEX_WAIT, seen, &slice, nullptr, 0);
 }
 
 ssize_t send_with_descriptor(int sock, std::span<const std::byte> bytes, int fd) {

@@ -8,11 +8,15 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <utility>
 
 #include "util/result.hpp"
+#include "wire/session_ring.hpp"
 
 namespace chorus::shm {
 
@@ -51,6 +55,21 @@ struct session_memory::created {
   session_memory memory;
   int fd = -1;
 };
+
+// The client's end of a session's request ring: its mapping of the daemon's memory file and the
+// producer over it.
+struct request_ring {
+  session_memory memory;
+  wire::ring::producer ring;
+  // Maps the memory file `fd` the daemon passed and checks the ring in it; closes `fd`.
+  static util::result<request_ring> attach(int fd);
+};
+
+// The ring's futex word (space_event): wakes every thread sleeping on it.
+void wake_all(std::atomic<std::uint32_t>& word);
+// Sleeps while `word` still holds `seen`, at most `at_most` (a wake-up may also come early).
+void wait_while(std::atomic<std::uint32_t>& word, std::uint32_t seen,
+                std::chrono::nanoseconds at_most);
 
 // One sendmsg(2) of `bytes` with descriptor `fd` attached (SCM_RIGHTS), non-blocking. Returns
 // what sendmsg returns (errno set on -1).
