@@ -89,7 +89,10 @@ void checker::on_submit(node_id origin, msg_id id, service svc, std::size_t size
 }
 
 void checker::on_configuration(node_id at, const core::configuration& c, core::time_point now) {
-  if (evs_) return evs_->on_configuration(at, c, now);
+  if (evs_) {
+    if (c.type == core::configuration::kind::regular) regular_installs_.push_back({now, at});
+    return evs_->on_configuration(at, c, now);
+  }
   node_state& n = nodes_[at.value - 1];
   const bool expected = c.type == core::configuration::kind::regular && c.ring == ring_ &&
                         c.members == members_ && !n.configured;

@@ -120,6 +120,13 @@ class checker {
   std::vector<core::duration> crash_recovery_times() const {
     return evs_ ? evs_->crash_recovery_times() : std::vector<core::duration>{};
   }
+  // Every regular configuration installed (membership runs), in event order: the per-fault
+  // figures count them.
+  struct install {
+    core::time_point at;
+    node_id node;
+  };
+  const std::vector<install>& regular_installs() const noexcept { return regular_installs_; }
   // UNRELIABLE (message, member) pairs never delivered.
   std::uint64_t unreliable_missing() const;
 
@@ -165,6 +172,7 @@ class checker {
   std::uint64_t deliveries_ = 0;
   std::string violation_;
   std::unique_ptr<evs_checker> evs_;
+  std::vector<install> regular_installs_;
 };
 
 }  // namespace chorus::sim

@@ -28,6 +28,10 @@ void fault_injector::start() {
     const duration when = ms(rng_.uniform(0, std::max<std::uint64_t>(1, phase_ms * 7 / 10)));
     sched_.after(when, action([this] { start_partition(); }));
   }
+  for (std::uint32_t i = 0; i < plan_.link_cuts; ++i) {
+    const duration when = ms(rng_.uniform(0, std::max<std::uint64_t>(1, phase_ms * 7 / 10)));
+    sched_.after(when, action([this] { cut_link(); }));
+  }
   if (plan_.drop_commit > 0)
     net_.add_rule({.type = wire::packet_type::commit, .count = plan_.drop_commit});
   bursts_left_ = plan_.bursts;
@@ -108,6 +112,10 @@ void fault_injector::start_partition() {
   const bool oneway = rng_.chance(plan_.oneway);
   net_.partition(sides, oneway);
   ++partitions_;
+  if (partition_epoch_ > 0 && !windows_[partition_window_].end)
+    windows_[partition_window_].end = sched_.now();  // a partition replaces the one in force
+  partition_window_ = windows_.size();
+  windows_.push_back({sched_.now(), std::nullopt});
   const std::uint64_t which = ++partition_epoch_;
   const auto longest =
       static_cast<std::uint64_t>(std::max<duration::rep>(1, plan_.partition_longest.count()));
@@ -117,6 +125,29 @@ void fault_injector::start_partition() {
 void fault_injector::end_partition(std::uint64_t which) {
   if (healed_ || which != partition_epoch_) return;  // the heal, or a later partition, ended it
   net_.heal_partition();
+  windows_[partition_window_].end = sched_.now();
+}
+
+void fault_injector::cut_link() {
+  if (healed_) return;
+  const auto& m = cluster_.members();
+  if (m.size() < 2) return;
+  const node_id from = m[rng_.uniform(0, m.size() - 1)];
+  node_id to = from;
+  while (to == from) to = m[rng_.uniform(0, m.size() - 1)];
+  net_.set_up(from, to, false);
+  ++link_cuts_;
+  const std::size_t window = windows_.size();
+  windows_.push_back({sched_.now(), std::nullopt});
+  note(strf("link %u->%u fails", from.value, to.value));
+  const auto longest =
+      static_cast<std::uint64_t>(std::max<duration::rep>(1, plan_.partition_longest.count()));
+  sched_.after(duration(rng_.uniform(1, longest)), action([this, from, to, window] {
+                 if (healed_) return;
+                 net_.set_up(from, to, true);
+                 windows_[window].end = sched_.now();
+                 note(strf("link %u->%u mended", from.value, to.value));
+               }));
 }
 
 // Watches transmissions; only schedules.

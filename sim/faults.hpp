@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sim/cluster.hpp"
@@ -31,12 +32,20 @@ struct fault_plan {
   std::uint32_t partitions = 0;
   duration partition_longest = 100ms;
   double oneway = 0.0;       // chance a partition is one-way
+  std::uint32_t link_cuts = 0;  // one direction of one link fails, up to partition_longest
   std::uint32_t bursts = 0;  // each starts at the next join or commit token sent
   std::uint32_t drop_commit = 0;
   bool crash_rep = false;          // crash the sender of the first commit token
   bool start_in_recovery = false;  // the next commit token sent restarts a crashed node
   duration fault_phase = 300ms;    // faults are planned within [0, fault_phase)
   link_params base;                // the fault phase's link params (restored after a burst)
+};
+
+// A link or partition fault, for the per-fault figures (simulation.cpp): when it began and
+// ended (nullopt: still in force at the heal).
+struct fault_window {
+  time_point start;
+  std::optional<time_point> end;
 };
 
 class fault_injector {
@@ -54,6 +63,9 @@ class fault_injector {
   std::uint64_t crashes() const noexcept { return crashes_; }
   std::uint64_t restarts() const noexcept { return restarts_; }
   std::uint64_t partitions() const noexcept { return partitions_; }
+  std::uint64_t link_cuts() const noexcept { return link_cuts_; }
+  // Every partition and link cut so far, in start order.
+  const std::vector<fault_window>& windows() const noexcept { return windows_; }
   std::uint64_t bursts() const noexcept { return bursts_; }
 
  private:
@@ -63,6 +75,7 @@ class fault_injector {
   void restart(node_id n);
   void start_partition();
   void end_partition(std::uint64_t which);
+  void cut_link();
   void on_send(const in_flight& p);
   void start_burst();
   void end_burst();
@@ -80,7 +93,9 @@ class fault_injector {
   std::uint32_t bursts_left_ = 0;
   std::uint64_t partition_epoch_ = 0;  // which partition is in force
   std::vector<node_id> waiting_;       // crashed nodes to restart at the next commit token
-  std::uint64_t crashes_ = 0, restarts_ = 0, partitions_ = 0, bursts_ = 0;
+  std::vector<fault_window> windows_;  // partitions and link cuts
+  std::size_t partition_window_ = 0;   // windows_ index of the partition in force
+  std::uint64_t crashes_ = 0, restarts_ = 0, partitions_ = 0, bursts_ = 0, link_cuts_ = 0;
 };
 
 }  // namespace chorus::sim

@@ -56,6 +56,7 @@ struct options {
   std::uint32_t partitions = 0;  // partitions during the fault phase (2 or 3 sides)
   std::uint32_t partition_ms = 100;  // longest partition
   double oneway = 0.0;               // chance a partition is one-way
+  std::uint32_t link_cuts = 0;       // one direction of one link fails (up to partition_ms)
   std::uint32_t bursts = 0;          // loss/duplication bursts started by membership traffic
   std::uint32_t drop_commit = 0;     // commit tokens dropped by rule
   bool crash_rep = false;            // crash the sender of the first commit token
@@ -67,6 +68,9 @@ struct options {
   // After the heal, the live daemons must install one regular configuration of exactly the
   // live daemons within this (invariant 8).
   std::uint32_t settle_ms = 3000;
+  // Fail the run when one partition or link cut makes a daemon install more regular
+  // configurations than this while it lasts (0: do not check; the figures are printed anyway).
+  std::uint32_t changes_per_fault_max = 0;
   // --- groups (DESIGN §3.4): off by default, and then none of the options below matter ---
   // Every daemon runs a core::groups fed with its events; sessions join, leave, send and
   // disconnect (group_workload.hpp) and group_checker.hpp checks their views. Needs membership.
@@ -95,6 +99,8 @@ void visit_membership_options(F&& f) {
   f("partitions", &options::partitions, "membership: partitions (2 or 3 sides) in the fault phase");
   f("partition-ms", &options::partition_ms, "membership: longest partition, milliseconds");
   f("oneway", &options::oneway, "membership: chance a partition cuts one direction only");
+  f("link-cuts", &options::link_cuts,
+    "membership: one-way link failures (one direction of one link, up to partition-ms each)");
   f("bursts", &options::bursts,
     "membership: loss/duplication bursts, each started by a join or commit token");
   f("drop-commit", &options::drop_commit, "membership: commit tokens dropped by rule");
@@ -107,6 +113,9 @@ void visit_membership_options(F&& f) {
   f("merge-detect-ms", &options::merge_detect_ms, "core: merge detection interval, ms");
   f("settle-ms", &options::settle_ms,
     "membership: after the heal, the live daemons must form one ring within this (ms)");
+  f("changes-per-fault-max", &options::changes_per_fault_max,
+    "membership: fail when a partition or link cut makes a daemon install more regular "
+    "configurations than this while it lasts (0: no check)");
 }
 
 // The groups options, in a fixed order: all but `groups` itself shape the group workload and

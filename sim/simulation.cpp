@@ -19,6 +19,7 @@
 #include "sim/simulation.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "util/hash.hpp"
 
@@ -82,6 +83,7 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
     fp.partitions = o.partitions;
     fp.partition_longest = std::chrono::milliseconds(o.partition_ms);
     fp.oneway = o.oneway;
+    fp.link_cuts = o.link_cuts;
     fp.bursts = o.bursts;
     fp.drop_commit = o.drop_commit;
     fp.crash_rep = o.crash_rep;
@@ -128,6 +130,8 @@ report simulation::run() {
   auto stop = cluster_->run(heal_at, {});
   if (stop == cluster::stop_reason::failed) return make_report(sched_.now());
   if (sched_.now() < heal_at) sched_.advance_to(heal_at);
+  check_changes_per_fault();
+  if (!checker_->ok()) return make_report(sched_.now());
   phase("heal");
   net_->heal();
   if (faults_) heal_membership(heal_at);
@@ -245,6 +249,7 @@ report simulation::make_report(time_point complete_at) const {
   r.membership = opts_.membership;
   r.configurations = checker_->configurations();
   r.crash_recovery = checker_->crash_recovery_times();
+  fault_figures(r);
   if (group_workload_) {
     r.groups = true;
     r.group_sessions = group_checker_->sessions();
@@ -261,6 +266,45 @@ report simulation::make_report(time_point complete_at) const {
     r.bursts = faults_->bursts();
   }
   return r;
+}
+
+void simulation::fault_figures(report& r) const {
+  if (!faults_) return;
+  const auto& windows = faults_->windows();
+  const auto& installs = checker_->regular_installs();
+  for (std::size_t f = 0; f < windows.size(); ++f) {
+    // A fault's window ends when it does, when the next one starts, or at the heal.
+    time_point until = windows[f].end.value_or(sched_.now());
+    if (f + 1 < windows.size()) until = std::min(until, windows[f + 1].start);
+    std::map<std::uint32_t, std::uint32_t> per_node;
+    std::map<std::uint32_t, time_point> first;
+    for (const auto& i : installs) {
+      if (i.at < windows[f].start || i.at >= until) continue;
+      ++per_node[i.node.value];
+      first.try_emplace(i.node.value, i.at);
+    }
+    std::uint32_t most = 0;
+    for (const auto& [n, count] : per_node) most = std::max(most, count);
+    r.changes_per_fault.push_back(most);
+    if (first.empty()) continue;
+    duration last{};
+    for (const auto& [n, at] : first) last = std::max(last, at - windows[f].start);
+    r.fault_to_view.push_back(last);
+  }
+}
+
+void simulation::check_changes_per_fault() {
+  if (opts_.changes_per_fault_max == 0 || !faults_) return;
+  report r;
+  fault_figures(r);
+  for (std::size_t f = 0; f < r.changes_per_fault.size(); ++f) {
+    if (r.changes_per_fault[f] <= opts_.changes_per_fault_max) continue;
+    checker_->fail(strf("L stability: fault %zu (at %s) made one daemon install %u regular "
+                        "configurations while it lasted; at most %u allowed",
+                        f + 1, format_time(faults_->windows()[f].start).c_str(),
+                        r.changes_per_fault[f], opts_.changes_per_fault_max));
+    return;
+  }
 }
 
 std::string median_max(std::vector<duration> v) {
@@ -297,6 +341,13 @@ std::vector<std::string> summary_lines(const report& r) {
              "configuration: %s",
              ull(r.crashes), ull(r.restarts), ull(r.partitions), ull(r.bursts),
              ull(r.configurations), median_max(r.crash_recovery).c_str()));
+  if (!r.changes_per_fault.empty()) {
+    std::uint32_t most = 0;
+    for (std::uint32_t c : r.changes_per_fault) most = std::max(most, c);
+    lines.push_back(strf("faults: %zu partitions and link cuts; configuration changes per fault "
+                         "(most at one daemon): max %u; fault to regular configuration: %s",
+                         r.changes_per_fault.size(), most, median_max(r.fault_to_view).c_str()));
+  }
   if (r.groups) {
     const auto& g = r.group_seen;
     lines.push_back(

@@ -55,6 +55,11 @@ struct report {
   std::uint64_t configurations = 0;  // installed, all nodes
   // Per crash: until the survivors' next regular configuration (evs_checker).
   std::vector<duration> crash_recovery;
+  // Per partition or link cut: the most regular configurations one daemon installed while it
+  // was the latest fault in force, and the time from the fault to the last of those daemons'
+  // first regular configuration (faults that changed nothing have no time).
+  std::vector<std::uint32_t> changes_per_fault;
+  std::vector<duration> fault_to_view;
   // groups runs
   bool groups = false;
   std::uint64_t group_sessions = 0, group_requests = 0, group_sent = 0, group_views = 0,
@@ -95,6 +100,10 @@ class simulation {
   // Membership: at the heal, the fault plan ends and the settle bound (I8) is armed.
   void heal_membership(time_point heal_at);
   void check_settled();
+  // The per-fault figures (report::changes_per_fault, fault_to_view) as of now.
+  void fault_figures(report& r) const;
+  // options::changes_per_fault_max: fails the run if a fault caused more changes.
+  void check_changes_per_fault();
   report make_report(time_point complete_at) const;
 
   options opts_;
