@@ -125,6 +125,7 @@ class checker {
   struct install {
     core::time_point at;
     node_id node;
+    std::size_t members;
   };
   const std::vector<install>& regular_installs() const noexcept { return regular_installs_; }
   // UNRELIABLE (message, member) pairs never delivered.

@@ -117,6 +117,7 @@ options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::
   // Drawn last so the draws above, and the seeds kept as regressions, stay what they were.
   d.park_after_idle_visits = pick<std::uint32_t>(r, {1, 1, 4, 16});
   d.token_linger_us = pick<std::uint32_t>(r, {0, 0, 50, 500, 2000});
+  d.link_cuts = static_cast<std::uint32_t>(pick<std::uint32_t>(r, {0, 0, 1, 2}));
   visit_options([&](const char* name, auto member, const char*) {
     if (given.count(name)) d.*member = base.*member;
   });

@@ -277,19 +277,23 @@ void simulation::fault_figures(report& r) const {
     time_point until = windows[f].end.value_or(sched_.now());
     if (f + 1 < windows.size()) until = std::min(until, windows[f + 1].start);
     std::map<std::uint32_t, std::uint32_t> per_node;
-    std::map<std::uint32_t, time_point> first;
+    std::map<std::uint32_t, const checker::install*> first;
     for (const auto& i : installs) {
       if (i.at < windows[f].start || i.at >= until) continue;
       ++per_node[i.node.value];
-      first.try_emplace(i.node.value, i.at);
+      first.try_emplace(i.node.value, &i);
     }
     std::uint32_t most = 0;
     for (const auto& [n, count] : per_node) most = std::max(most, count);
     r.changes_per_fault.push_back(most);
-    if (first.empty()) continue;
-    duration last{};
-    for (const auto& [n, at] : first) last = std::max(last, at - windows[f].start);
-    r.fault_to_view.push_back(last);
+    // The survivors' time: of the daemons whose next ring has company; a daemon cut off alone
+    // (or everyone, when all are) counts only when no one has.
+    std::optional<duration> shared, alone;
+    for (const auto& [n, i] : first) {
+      auto& worst = i->members > 1 ? shared : alone;
+      worst = std::max(worst.value_or(duration{}), i->at - windows[f].start);
+    }
+    if (shared || alone) r.fault_to_view.push_back(shared ? *shared : *alone);
   }
 }
 
@@ -345,7 +349,8 @@ std::vector<std::string> summary_lines(const report& r) {
     std::uint32_t most = 0;
     for (std::uint32_t c : r.changes_per_fault) most = std::max(most, c);
     lines.push_back(strf("faults: %zu partitions and link cuts; configuration changes per fault "
-                         "(most at one daemon): max %u; fault to regular configuration: %s",
+                         "(most at one daemon): max %u; fault to the survivors' regular "
+                         "configuration: %s",
                          r.changes_per_fault.size(), most, median_max(r.fault_to_view).c_str()));
   }
   if (r.groups) {

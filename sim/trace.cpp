@@ -119,10 +119,10 @@ std::string ids_text(const std::vector<wire::node_id>& v) {
 }
 
 std::string describe_join(const wire::join& j) {
-  return strf("join from=%u inc=%u ring=%s ring_max=%llu proc=%s fail=%s", j.hdr.sender.value,
-              j.incarnation, wire::to_string(j.ring).c_str(),
-              static_cast<unsigned long long>(j.ring_counter_max), ids_text(j.proc).c_str(),
-              ids_text(j.fail).c_str());
+  return strf("%s from=%u inc=%u ring=%s ring_max=%llu proc=%s fail=%s heard=%s",
+              j.probe ? "probe" : "join", j.hdr.sender.value, j.incarnation,
+              wire::to_string(j.ring).c_str(), static_cast<unsigned long long>(j.ring_counter_max),
+              ids_text(j.proc).c_str(), ids_text(j.fail).c_str(), ids_text(j.heard).c_str());
 }
 
 std::string describe_commit(const wire::commit_token& c) {

@@ -75,6 +75,20 @@ bool gather_sets::fail_unagreed() {
   return grew;
 }
 
+bool gather_sets::fail_outside(const std::vector<node_id>& group) {
+  bool grew = false;
+  for (node_id n : members()) {
+    if (n == self_ || contains(group, n)) continue;
+    fail_.push_back(n);
+    grew = true;
+  }
+  if (grew) {
+    normalize(fail_);
+    changed();
+  }
+  return grew;
+}
+
 bool gather_sets::add(node_id n) {
   if (contains(proc_, n)) return false;
   proc_.insert(std::lower_bound(proc_.begin(), proc_.end(), n), n);

@@ -7,7 +7,6 @@
 // Invariants:
 //   G1. self ∈ proc and self ∉ fail; fail ⊆ proc; both sorted, without duplicates.
 //   G2. agreed ⊆ proc − fail, self ∈ agreed; agreed is reset to {self} whenever the sets change.
-// Status: tested on its own; the node does not drive it yet (issue 3 in progress).
 // Thread-safety: none; a value owned by one node.
 #pragma once
 
@@ -33,6 +32,10 @@ class gather_sets {
   // The consensus timeout: every member that has not agreed is given up on. True if the sets
   // changed.
   bool fail_unagreed();
+  // The consensus timeout with reachability known: every member outside `group` (ascending;
+  // the members this daemon hears both ways, core/reachability.hpp) is given up on. True if
+  // the sets changed.
+  bool fail_outside(const std::vector<node_id>& group);
   // Adds a daemon heard from (a foreign packet's sender). True if the sets changed.
   bool add(node_id n);
 

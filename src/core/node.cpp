@@ -89,7 +89,8 @@ util::status validate(const config& cfg) {
 node::node(config cfg, time_point now)
     : cfg_(std::move(cfg)),
       queue_(cfg_.send_queue_bytes_max, msg_id{(std::uint64_t{cfg_.incarnation} << 40) + 1}),
-      recovery_queue_(recovery_queue_bytes_max) {
+      recovery_queue_(recovery_queue_bytes_max),
+      reach_(cfg_.self, 2 * cfg_.merge_detect + cfg_.join_timeout) {
   const util::status valid = validate(cfg_);
   CHORUS_ASSERT(valid.ok(), "invalid core::config (the shell must validate() first)");
   if (!cfg_.members.empty()) {
@@ -136,6 +137,7 @@ void node::step(node_id from, util::shared_bytes bytes, time_point now) {
     ++stats_.dropped_malformed;
     return;
   }
+  if (membership() && reach_.heard_from(from, now)) probe_soon(now);
   if (auto* d = std::get_if<wire::data_packet>(&*p)) {
     on_data(*d, std::move(bytes), now);
   } else if (auto* t = std::get_if<wire::token>(&*p)) {
@@ -181,12 +183,32 @@ void node::on_token(wire::token t, time_point now) {
 }
 
 // A data packet or token of another ring (protocol.md "Leaving operational"): from a daemon
-// outside our ring it means another ring is reachable, so gather to merge. From a member it is
+// outside our ring it means another ring is reachable, so the representative gathers to merge
+// if the daemons hear each other both ways (protocol.md "Asymmetric links"). From a member it is
 // an old ring's straggler.
 void node::on_foreign(node_id sender, time_point now) {
   if (!membership() || !std::holds_alternative<operational>(role_)) return;
   if (contains(ring_->members(), sender)) return;
-  become_gather(now, {sender});
+  if (should_merge(now)) become_gather(now, {sender}, nullptr, true);
+}
+
+bool node::representative() const {
+  return ring_ && ring_->members().front() == cfg_.self;
+}
+
+bool node::should_merge(time_point now) const {
+  if (!representative()) return false;
+  std::vector<node_id> ring = ring_->members();
+  std::sort(ring.begin(), ring.end());
+  return reach_.mergeable_outsider(ring, now);
+}
+
+// A probe only tells who hears whom: it never counts as agreement, and only an operational
+// representative acts on one from outside its ring.
+void node::on_probe(const wire::join& j, time_point now) {
+  if (std::holds_alternative<operational>(role_) && !contains(ring_->members(), j.hdr.sender) &&
+      should_merge(now))
+    become_gather(now, {j.hdr.sender}, nullptr, true);
 }
 
 // The ring may have delivered recovery items (delivery pauses after them): act on them in the
@@ -213,36 +235,54 @@ void node::after_ring_call(time_point now) {
 
 void node::on_join(const wire::join& j, time_point now) {
   ring_counter_max_ = std::max(ring_counter_max_, j.ring_counter_max);
+  reach_.row(j.hdr.sender, j.heard, j.probe ? j.proc : std::vector<node_id>{j.hdr.sender},
+             j.probe, now);
+  if (j.probe) return on_probe(j, now);
   if (auto* g = std::get_if<gather>(&role_)) {
     if (g->sets.on_join(j.hdr.sender, j.proc, j.fail) == gather_sets::outcome::changed) {
-      send_join(all_daemons());
+      send_join(all_daemons(), now);
       g->consensus_at = now + cfg_.consensus_timeout;
     }
     check_consensus(now);
     return;
   }
-  // A member's join sent before the ring we are in (or forming) existed is stale: its counter
-  // predates that ring's (protocol.md "Leaving operational").
-  if (auto* c = std::get_if<commit>(&role_); c && contains(c->members, j.hdr.sender)) {
+  if (auto* c = std::get_if<commit>(&role_)) {
     // Totem §4.3: a join that tells us nothing new (its sets within ours) does not undo an
-    // agreement; our joins keep going out while we wait, so its sender will catch up.
+    // agreement; our joins keep going out while we wait, so its sender will catch up. A join
+    // from outside the ring being formed waits for it to form (corosync, Spread): the ring's
+    // representative will look for merges once it is operational.
+    if (!contains(c->members, j.hdr.sender)) return;
     if (std::includes(c->sets.proc().begin(), c->sets.proc().end(), j.proc.begin(), j.proc.end()) &&
         std::includes(c->sets.fail().begin(), c->sets.fail().end(), j.fail.begin(), j.fail.end()))
       return;
-  } else if (ring_ && contains(ring_->members(), j.hdr.sender) &&
-             (j.ring_counter_max < ring_sequence(ring_->id().counter) ||
-              agreed_members(j) == ring_->members())) {
-    // Sent before our ring existed, or it names exactly our ring: a member's join from the
-    // gather or commit that formed it, arriving late. (A member that lost our ring's token
-    // gives up on someone, or is given up on, and its sets change.)
-    return;
+  } else if (ring_ && contains(ring_->members(), j.hdr.sender)) {
+    // A member's join sent before the ring we are in (or forming) existed is stale: its counter
+    // predates that ring's (protocol.md "Leaving operational"). So is one that names exactly our
+    // ring: a member's join from the gather or commit that formed it, arriving late. (A member
+    // that lost our ring's token gives up on someone, or is given up on, and its sets change.)
+    if (j.ring_counter_max < ring_sequence(ring_->id().counter) ||
+        agreed_members(j) == ring_->members())
+      return;
+  } else if (ring_) {
+    // From outside our ring: in recovery it waits, like a join in commit; operational, only the
+    // representative merges, and only with daemons that hear us both ways (protocol.md
+    // "Asymmetric links").
+    if (!std::holds_alternative<operational>(role_) || !should_merge(now)) return;
+    return become_gather(now, {j.hdr.sender}, &j, true);
   }
   become_gather(now, {j.hdr.sender}, &j);
 }
 
 // --- gather and commit (Totem §4.3–4.4) ------------------------------------------------------
 
-void node::become_gather(time_point now, std::vector<node_id> heard, const wire::join* j) {
+void node::become_gather(time_point now, std::vector<node_id> heard, const wire::join* j,
+                         bool merge) {
+  // After a failure, who hears whom is learnt afresh from this gather's joins: a link that
+  // failed a moment ago must not count as working (protocol.md "Asymmetric links"). A merge
+  // keeps what made it look worthwhile.
+  if (!merge) reach_.reset(now);
+  for (node_id n : heard) reach_.heard_from(n, now);
+  if (j != nullptr) reach_.row(j->hdr.sender, j->heard, {j->hdr.sender}, j->probe, now);
   // Keep what we knew: whoever made us gather, our old ring, and the ring we were forming.
   std::vector<node_id> proc = std::move(heard);
   if (old_) proc.insert(proc.end(), old_->members().begin(), old_->members().end());
@@ -257,23 +297,24 @@ void node::become_gather(time_point now, std::vector<node_id> heard, const wire:
   ring_.reset();  // a ring being formed is abandoned; the old one stays for the next try
   recovery_queue_ = send_queue(recovery_queue_bytes_max);
   token_loss_at_.reset();
-  merge_at_.reset();
+  probe_at_.reset();
   commit_retransmit_at_.reset();
   commit_rotation_ = 0;
   role_ = gather{gather_sets(cfg_.self, std::move(proc)), now + cfg_.join_timeout,
                  now + cfg_.consensus_timeout};
   // The join that made us gather counts before we announce our sets: one join, not two.
   if (j != nullptr) std::get<gather>(role_).sets.on_join(j->hdr.sender, j->proc, j->fail);
-  send_join(all_daemons());
+  send_join(all_daemons(), now);
   check_consensus(now);
 }
 
-void node::send_join(const std::vector<node_id>& to) {
+void node::send_join(const std::vector<node_id>& to, time_point now) {
   wire::join j;
   j.hdr = header_of(wire::packet_type::join);
   j.incarnation = cfg_.incarnation;
   j.ring = old_ ? old_->id() : (ring_ ? ring_->id() : ring_id{});
   j.ring_counter_max = ring_counter_max_;
+  j.heard = reach_.heard(now);
   if (auto* g = std::get_if<gather>(&role_)) {
     j.proc = g->sets.proc();
     j.fail = g->sets.fail();
@@ -281,13 +322,39 @@ void node::send_join(const std::vector<node_id>& to) {
     j.proc = c->sets.proc();
     j.fail = c->sets.fail();
   } else {
-    j.proc = ring_->members();  // merge detection: announce our ring
+    j.proc = ring_->members();  // recovery: the ring being formed
   }
   util::byte_vector buf;
   wire::encode(j, buf);
   util::shared_bytes bytes(std::move(buf));
   for (node_id n : to)
     if (n != cfg_.self) out_.packets.push_back(outgoing_packet{n, bytes});
+}
+
+// Merge detection (protocol.md "Asymmetric links"): every operational daemon tells every other
+// configured daemon its ring and whom it hears; the representatives decide.
+void node::send_probe(time_point now) {
+  wire::join j;
+  j.hdr = header_of(wire::packet_type::join);
+  j.incarnation = cfg_.incarnation;
+  j.ring = ring_->id();
+  j.ring_counter_max = ring_counter_max_;
+  j.proc = ring_->members();
+  std::sort(j.proc.begin(), j.proc.end());
+  j.probe = true;
+  j.heard = reach_.heard(now);
+  util::byte_vector buf;
+  wire::encode(j, buf);
+  util::shared_bytes bytes(std::move(buf));
+  for (node_id n : all_daemons())
+    if (n != cfg_.self) out_.packets.push_back(outgoing_packet{n, bytes});
+  probed_at_ = now;
+}
+
+void node::probe_soon(time_point now) {
+  if (!probe_at_) return;  // not operational: joins carry the news
+  const time_point soonest = probed_at_ ? *probed_at_ + cfg_.join_timeout : now;
+  probe_at_ = std::min(*probe_at_, std::max(now, soonest));
 }
 
 void node::check_consensus(time_point now) {
@@ -467,7 +534,8 @@ void node::install(time_point now) {
   out_.events.push_back(configuration{configuration::kind::regular, ring_->id(), ring_->members()});
   role_ = operational{};
   ring_->set_source(&queue_, now);
-  if (ring_->members().front() == cfg_.self) merge_at_ = now + cfg_.merge_detect;
+  // Everyone soon announces whom it hears in the new ring, then every merge_detect.
+  if (membership()) probe_at_ = now + cfg_.join_timeout;
 }
 
 // --- timers and submit -----------------------------------------------------------------------
@@ -482,11 +550,15 @@ void node::tick(time_point now) {
     become_gather(now);  // Totem §4.2: the token is lost
   } else if (auto* g = std::get_if<gather>(&role_)) {
     if (g->join_at <= now) {
-      send_join(all_daemons());
+      send_join(all_daemons(), now);
       g->join_at = now + cfg_.join_timeout;
     }
     if (g->consensus_at <= now) {
-      if (g->sets.fail_unagreed()) send_join(all_daemons());
+      // protocol.md "Asymmetric links": first give up on those outside our group of daemons that
+      // hear each other both ways (alike at every daemon that knows the same), then, as Totem
+      // does, on whoever has still not agreed.
+      if (g->sets.fail_outside(reach_.clique(g->sets.members(), now)) || g->sets.fail_unagreed())
+        send_join(all_daemons(), now);
       g->consensus_at = now + cfg_.consensus_timeout;
       check_consensus(now);
     }
@@ -495,7 +567,7 @@ void node::tick(time_point now) {
       become_gather(now);
     } else if (c->join_at <= now) {
       // A member still gathering may lack the join that made us agree: keep announcing it.
-      send_join(c->members);
+      send_join(c->members, now);
       c->join_at = now + cfg_.join_timeout;
     }
   }
@@ -503,12 +575,9 @@ void node::tick(time_point now) {
     out_.packets.push_back(outgoing_packet{commit_to_, commit_sent_});
     commit_retransmit_at_ = now + cfg_.token_retransmit;
   }
-  if (merge_at_ && *merge_at_ <= now && std::holds_alternative<operational>(role_)) {
-    std::vector<node_id> outside;
-    for (node_id n : all_daemons())
-      if (!contains(ring_->members(), n)) outside.push_back(n);
-    send_join(outside);
-    merge_at_ = now + cfg_.merge_detect;
+  if (probe_at_ && *probe_at_ <= now && std::holds_alternative<operational>(role_)) {
+    send_probe(now);
+    probe_at_ = now + cfg_.merge_detect;
   }
 #ifdef CHORUS_CHECK_INVARIANTS
   check_invariants();
@@ -546,7 +615,7 @@ std::optional<time_point> node::deadline() const {
   };
   if (ring_) consider(ring_->deadline());
   consider(token_loss_at_);
-  consider(merge_at_);
+  consider(probe_at_);
   consider(commit_retransmit_at_);
   if (auto* g = std::get_if<gather>(&role_)) {
     consider(g->join_at);

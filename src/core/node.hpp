@@ -26,6 +26,7 @@
 
 #include "core/config.hpp"
 #include "core/gather.hpp"
+#include "core/reachability.hpp"
 #include "core/output.hpp"
 #include "core/send_queue.hpp"
 #include "core/stats.hpp"
@@ -117,11 +118,21 @@ class node {
   void on_commit(wire::commit_token c, time_point now);
   void after_ring_call(time_point now);
   void on_foreign(node_id sender, time_point now);
+  void on_probe(const wire::join& j, time_point now);
+  // Operational representative: a ring outside ours hears all of ours both ways
+  // (core/reachability.hpp), so a merge with it would hold.
+  bool should_merge(time_point now) const;
+  bool representative() const;
 
   // Enters gather knowing `heard` (and, if given, the join `j` that made us gather).
+  // `merge`: to merge with a ring outside ours (keeps what reachability knew).
   void become_gather(time_point now, std::vector<node_id> heard = {},
-                     const wire::join* j = nullptr);
-  void send_join(const std::vector<node_id>& to);
+                     const wire::join* j = nullptr, bool merge = false);
+  void send_join(const std::vector<node_id>& to, time_point now);
+  // Operational: our ring and whom we hear, to every other configured daemon.
+  void send_probe(time_point now);
+  // We heard a daemon we had not: tell the others soon (at most once per join_timeout).
+  void probe_soon(time_point now);
   void check_consensus(time_point now);
   void pass_commit(wire::commit_token c, time_point now);
   wire::commit_entry my_entry() const;
@@ -144,7 +155,9 @@ class node {
   std::uint64_t ring_counter_max_ = 0;  // highest ring sequence seen anywhere (node.cpp)
   std::variant<operational, gather, commit, recovery> role_;
   std::optional<time_point> token_loss_at_;  // operational, recovery: no token by then
-  std::optional<time_point> merge_at_;       // operational representative: merge detection
+  reachability reach_;                       // who hears whom (membership only)
+  std::optional<time_point> probe_at_;       // operational: next probe (merge detection)
+  std::optional<time_point> probed_at_;      // operational: the last probe sent
   util::shared_bytes commit_sent_;           // the commit token we passed, for retransmission
   node_id commit_to_{};
   std::uint64_t commit_rotation_ = 0;  // highest commit token rotation processed

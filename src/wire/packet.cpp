@@ -193,6 +193,11 @@ util::result<join> decode_join(std::span<const std::byte> in) {
   // A join cut inside the fields above fails reading the proc count.
   if (auto s = read_node_set(r, "proc set", j.proc); !s.ok()) return s;
   if (auto s = read_node_set(r, "fail set", j.fail); !s.ok()) return s;
+  const std::uint8_t flags = r.u8();
+  if (!r.ok()) return fail(errc::truncated, "join flags cut short");
+  if ((flags & ~join_flag_probe) != 0) return fail(errc::malformed, "unknown join flags");
+  j.probe = (flags & join_flag_probe) != 0;
+  if (auto s = read_node_set(r, "heard set", j.heard); !s.ok()) return s;
   if (auto s = check_end(r); !s.ok()) return s;
   // Both sets are sorted, so membership is a binary search and the subset test one merge. An
   // empty proc set fails the first test: it cannot hold the sender.
@@ -202,6 +207,9 @@ util::result<join> decode_join(std::span<const std::byte> in) {
     return fail(errc::malformed, "join sender in its own fail set");
   if (!std::ranges::includes(j.proc, j.fail))
     return fail(errc::malformed, "join fail set not a subset of its proc set");
+  if (std::ranges::binary_search(j.heard, j.hdr.sender))
+    return fail(errc::malformed, "join sender in its own heard set");
+  if (j.probe && !j.fail.empty()) return fail(errc::malformed, "probe with a fail set");
   return j;
 }
 
@@ -358,6 +366,8 @@ void encode(const join& j, util::byte_vector& out) {
   w.u64(j.ring_counter_max);
   write_node_set(j.proc, w);
   write_node_set(j.fail, w);
+  w.u8(j.probe ? join_flag_probe : 0);
+  write_node_set(j.heard, w);
 }
 
 void encode(const commit_token& c, util::byte_vector& out) {

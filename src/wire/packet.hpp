@@ -25,7 +25,7 @@
 namespace chorus::wire {
 
 inline constexpr std::uint16_t packet_magic = 0xC405;
-inline constexpr std::uint8_t protocol_version = 1;
+inline constexpr std::uint8_t protocol_version = 2;
 inline constexpr std::size_t header_bytes = 16;
 // Largest message the wire can describe; the core enforces its own, smaller, configured limit.
 inline constexpr std::uint32_t message_bytes_max = 64u << 20;
@@ -92,17 +92,23 @@ struct token {
   std::vector<seq_t> rtr;      // retransmission requests, at most rtr_max, ascending
 };
 
-// A daemon's view during gather (Totem §4.3), broadcast to every configured daemon.
+// A daemon's view during gather (Totem §4.3), broadcast to every configured daemon; or, as a
+// probe, an operational daemon's announcement of its ring and of whom it hears (docs/protocol.md
+// "Asymmetric links").
 // Invariants (enforced by the decoder): 1. `proc` is strictly ascending, 1 ≤ size ≤ members_max;
 // 2. `fail` is strictly ascending and a subset of `proc`; 3. the sender is in `proc` and not in
-// `fail`; 4. no id in either set is no_node.
+// `fail`; 4. `heard` is strictly ascending and does not hold the sender; 5. no id in any set is
+// no_node; 6. a probe has an empty `fail`.
 struct join {
   header hdr;
   std::uint32_t incarnation = 0;       // the sender's; grows each time that daemon restarts
   ring_id ring;                        // last regular ring the sender was operational in, or {0,0}
   std::uint64_t ring_counter_max = 0;  // highest ring counter the sender has seen anywhere
-  std::vector<node_id> proc;           // daemons the sender has heard from
+  std::vector<node_id> proc;           // daemons the sender has heard from (probe: its ring)
   std::vector<node_id> fail;           // daemons the sender considers failed
+  // Reachability only: never a vote in gather, never a reason to gather by itself.
+  bool probe = false;
+  std::vector<node_id> heard;  // daemons the sender received packets from lately
   friend bool operator==(const join&, const join&) = default;
 };
 
@@ -132,8 +138,10 @@ struct commit_token {
   friend bool operator==(const commit_token&, const commit_token&) = default;
 };
 
-// Bytes of a join with both sets empty (never valid: proc holds at least the sender).
-inline constexpr std::size_t join_fixed_bytes = header_bytes + 4 + 4 + 8 + 8 + 2 + 2;
+// Join flags (one byte after the fail set): bit 0, a probe; the other bits are 0.
+inline constexpr std::uint8_t join_flag_probe = 1;
+// Bytes of a join with every set empty (never valid: proc holds at least the sender).
+inline constexpr std::size_t join_fixed_bytes = header_bytes + 4 + 4 + 8 + 8 + 2 + 2 + 1 + 2;
 // Bytes of a commit token before its first entry, and of one entry.
 inline constexpr std::size_t commit_prefix_bytes = header_bytes + 4 + 8 + 8 + 2 + 2;
 inline constexpr std::size_t commit_entry_bytes = 4 + 4 + 4 + 8 + 8 + 8 + 8 + 1;

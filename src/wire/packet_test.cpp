@@ -130,6 +130,7 @@ join sample_join() {
   j.ring_counter_max = 44;
   j.proc = ids({1, 2, 3, 5});
   j.fail = ids({5});
+  j.heard = ids({1, 3});
   return j;
 }
 
@@ -184,6 +185,9 @@ byte_vector raw_join(const join& j) {
     append_le(b, set->size(), 2);
     for (node_id id : *set) append_le(b, id.value, 4);
   }
+  append_le(b, j.probe ? join_flag_probe : 0, 1);
+  append_le(b, j.heard.size(), 2);
+  for (node_id id : j.heard) append_le(b, id.value, 4);
   return b;
 }
 
@@ -225,7 +229,7 @@ TEST(packet_layout, header_bytes_are_little_endian_in_documented_order) {
   byte_vector out;
   byte_writer w(out);
   encode_header(h, w);
-  const byte_vector want = {std::byte{0x05}, std::byte{0xc4}, std::byte{1},    std::byte{2},
+  const byte_vector want = {std::byte{0x05}, std::byte{0xc4}, std::byte{2},    std::byte{2},
                             std::byte{0x04}, std::byte{0x03}, std::byte{0x02}, std::byte{0x01},
                             std::byte{0x88}, std::byte{0x77}, std::byte{0x66}, std::byte{0x55},
                             std::byte{0x44}, std::byte{0x33}, std::byte{0x22}, std::byte{0x11}};
@@ -470,7 +474,7 @@ TEST(decode_header, bad_magic_is_malformed) {
 }
 
 TEST(decode_header, other_version_is_unsupported) {
-  for (int v : {0, 2, 255}) {
+  for (int v : {0, 1, 3, 255}) {
     byte_vector b = encoded(sample_token());
     b[off_version] = std::byte(v);
     EXPECT_EQ(error_of(decode_header(b)), errc::unsupported) << v;
@@ -778,9 +782,12 @@ TEST(packet_layout, join_bytes_are_exactly_as_documented) {
   for (std::uint32_t id : {1, 2, 3, 5}) append_le(want, id, 4);
   append_le(want, 1, 2);  // fail count
   append_le(want, 5, 4);
+  append_le(want, 0, 1);  // flags: not a probe
+  append_le(want, 2, 2);  // heard count
+  for (std::uint32_t id : {1, 3}) append_le(want, id, 4);
   const byte_vector b = encoded_as(sample_join());
   EXPECT_EQ(b, want);
-  EXPECT_EQ(b.size(), join_fixed_bytes + 5 * 4);
+  EXPECT_EQ(b.size(), join_fixed_bytes + 7 * 4);
   EXPECT_EQ(b[off_join_incarnation], std::byte{7});
   EXPECT_EQ(b[off_join_proc_count], std::byte{4});
 }
@@ -800,8 +807,9 @@ TEST(packet_round_trip, join) {
 
 TEST(packet_round_trip, join_edge_values) {
   join j = sample_join();
-  j.proc = ids({2});  // only the sender, nothing failed, no ring yet
+  j.proc = ids({2});  // only the sender, nothing failed or heard, no ring yet
   j.fail.clear();
+  j.heard.clear();
   j.ring = ring_id{};
   j.ring_counter_max = 0;
   j.incarnation = 0;
@@ -815,11 +823,12 @@ TEST(packet_round_trip, join_edge_values) {
   for (std::uint32_t i = 0; i < members_max - 1; ++i) j.proc.push_back(node_id{i});
   j.proc.push_back(j.hdr.sender);
   j.fail.assign(j.proc.begin(), j.proc.end() - 1);
+  j.heard = j.fail;
   j.incarnation = UINT32_MAX;
   j.ring = ring_id{node_id{UINT32_MAX}, UINT64_MAX};
   j.ring_counter_max = UINT64_MAX;
   const byte_vector b = encoded_as(j);
-  EXPECT_EQ(b.size(), join_fixed_bytes + (2 * members_max - 1) * 4);
+  EXPECT_EQ(b.size(), join_fixed_bytes + (3 * members_max - 2) * 4);
   r = decode_join(b);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(*r, j);
@@ -874,6 +883,7 @@ TEST(decode_join, sets_above_members_max_are_malformed) {
   j.proc.clear();
   for (std::uint32_t i = 1; i <= members_max + 1; ++i) j.proc.push_back(node_id{i});
   j.fail.clear();
+  j.heard.clear();
   EXPECT_EQ(error_of(decode_join(raw_join(j))), errc::malformed);
   j.proc.pop_back();
   EXPECT_TRUE(decode_join(encoded_as(j)).ok());
@@ -890,11 +900,14 @@ TEST(decode_join, sets_above_members_max_are_malformed) {
 }
 
 TEST(decode_join, counts_larger_than_the_packet_are_truncated) {
-  byte_vector b = encoded_as(sample_join());  // proc {1,2,3,5}, fail {5}
-  put_le(b, off_join_proc_count, 6, 2);       // 6 proc ids need 24 bytes; 22 are left
+  byte_vector b = encoded_as(sample_join());  // proc {1,2,3,5}, fail {5}, heard {1,3}
+  put_le(b, off_join_proc_count, 9, 2);       // 9 proc ids need 36 bytes; 33 are left
   EXPECT_EQ(error_of(decode_join(b)), errc::truncated);
   b = encoded_as(sample_join());
-  put_le(b, b.size() - 6, 2, 2);  // fail count 2, one id present
+  put_le(b, b.size() - 10, 3, 2);  // heard count 3, two ids present
+  EXPECT_EQ(error_of(decode_join(b)), errc::truncated);
+  b = encoded_as(sample_join());
+  b.resize(b.size() - 10);  // cut after the flags
   EXPECT_EQ(error_of(decode_join(b)), errc::truncated);
 }
 
@@ -947,6 +960,29 @@ TEST(decode_join, fail_set_outside_the_proc_set_is_malformed) {
   EXPECT_EQ(error_of(decode_join(encoded_as(j))), errc::malformed);
   j.fail = ids({1, 3, 5});
   EXPECT_TRUE(decode_join(encoded_as(j)).ok());
+}
+
+TEST(decode_join, sender_in_its_heard_set_is_malformed) {
+  join j = sample_join();
+  j.heard = ids({1, 2});
+  EXPECT_EQ(error_of(decode_join(encoded_as(j))), errc::malformed);
+}
+
+TEST(decode_join, probe_flag_round_trips_and_a_probe_fails_no_one) {
+  join j = sample_join();
+  j.fail.clear();
+  j.probe = true;
+  auto r = decode_join(encoded_as(j));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(r->probe);
+  j.fail = ids({5});
+  EXPECT_EQ(error_of(decode_join(encoded_as(j))), errc::malformed);
+}
+
+TEST(decode_join, unknown_flags_are_malformed) {
+  byte_vector b = encoded_as(sample_join());
+  b[b.size() - 11] = std::byte{0x82};  // the flags byte, before the heard set {1,3}
+  EXPECT_EQ(error_of(decode_join(b)), errc::malformed);
 }
 
 // --- commit token -------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(j->hdr.type == wire::packet_type::join);
   FUZZ_CHECK(!j->proc.empty() && j->proc.size() <= wire::members_max);
   FUZZ_CHECK(j->fail.size() <= wire::members_max);
-  for (const auto* set : {&j->proc, &j->fail}) {
+  FUZZ_CHECK(j->heard.size() <= wire::members_max);
+  FUZZ_CHECK(!j->probe || j->fail.empty());
+  FUZZ_CHECK(std::ranges::find(j->heard, j->hdr.sender) == j->heard.end());
+  for (const auto* set : {&j->proc, &j->fail, &j->heard}) {
     for (std::size_t i = 0; i < set->size(); ++i) {
       FUZZ_CHECK((*set)[i] != wire::no_node);
       FUZZ_CHECK(i == 0 || (*set)[i - 1] < (*set)[i]);

@@ -114,6 +114,9 @@ class harness {
     }
     for (node_id n : j.proc)
       if (n != from && in_.ConsumeIntegralInRange<int>(0, 3) == 0) j.fail.push_back(n);
+    j.probe = j.fail.empty() && in_.ConsumeBool();  // a probe: reachability only
+    for (node_id n : some_ids(in_, false))
+      if (n != from) j.heard.push_back(n);
     util::byte_vector b;
     if (j.proc.empty()) return;
     wire::encode(j, b);

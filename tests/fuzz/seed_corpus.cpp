@@ -82,6 +82,11 @@ std::vector<byte_vector> joins() {
   j.ring_counter_max = 9;
   j.proc = {wire::node_id{1}, wire::node_id{2}, wire::node_id{3}, wire::node_id{4}};
   j.fail = {wire::node_id{2}, wire::node_id{4}};
+  j.heard = {wire::node_id{1}};
+  wire::encode(j, out.emplace_back());
+  j.fail.clear();  // a probe of ring {1,2,3,4}: who daemon 3 hears
+  j.probe = true;
+  j.heard = {wire::node_id{1}, wire::node_id{2}, wire::node_id{4}};
   wire::encode(j, out.emplace_back());
   return out;
 }

@@ -154,6 +154,9 @@ join any_join() {
   j.proc = any_node_set(j.hdr.sender);
   for (node_id n : j.proc)  // any subset of proc without the sender
     if (n != j.hdr.sender && *rc::gen::inRange(0, 4) == 0) j.fail.push_back(n);
+  j.probe = j.fail.empty() && *rc::gen::arbitrary<bool>();
+  for (node_id n : any_node_set(j.hdr.sender))  // daemons heard: any set without the sender
+    if (n != j.hdr.sender) j.heard.push_back(n);
   return j;
 }
 
@@ -332,7 +335,8 @@ RC_GTEST_PROP(packet_property, join_round_trips, ()) {
   const join j = any_join();
   byte_vector b;
   encode(j, b);
-  RC_ASSERT(b.size() == join_fixed_bytes + 4 * (j.proc.size() + j.fail.size()));
+  RC_ASSERT(b.size() ==
+            join_fixed_bytes + 4 * (j.proc.size() + j.fail.size() + j.heard.size()));
 
   const join r = must(decode_join(b));
   RC_ASSERT(r.hdr.type == packet_type::join);
@@ -344,6 +348,8 @@ RC_GTEST_PROP(packet_property, join_round_trips, ()) {
   RC_ASSERT(r.ring_counter_max == j.ring_counter_max);
   RC_ASSERT(r.proc == j.proc);
   RC_ASSERT(r.fail == j.fail);
+  RC_ASSERT(r.probe == j.probe);
+  RC_ASSERT(r.heard == j.heard);
 
   byte_vector again;
   encode(r, again);
