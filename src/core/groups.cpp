@@ -30,6 +30,11 @@ std::uint64_t mix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The history digest (wire::group_state::history) after one more regular configuration.
+std::uint64_t extend_history(std::uint64_t h, ring_id r) {
+  return mix64(mix64(h ^ r.counter) ^ (std::uint64_t{r.rep.value} + 1));
+}
+
 std::uint32_t mix32(std::uint64_t x) {
   // splitmix64's finalizer: every bit of the ring counter reaches the 32 bits kept.
   x ^= x >> 30;
@@ -182,7 +187,9 @@ void groups::on_configuration(const configuration& c) {
   wire::group_state s;
   s.ring = c.ring;
   s.previous = installed_;
+  s.history = history_;
   installed_ = c.ring;
+  history_ = extend_history(history_, c.ring);
   for (const auto& [name, groups_of] : member_groups_) {
     if (member_daemon_.at(name) != cfg_.self) continue;
     s.members.push_back({name, {groups_of.begin(), groups_of.end()}});
@@ -469,6 +476,7 @@ void groups::finish_exchange() {
   const bool keep = !merge && agreed_;
   agreed_ = true;
   in_transition_ = false;
+  history_ = extend_history(0, ex.ring);  // every daemon of the ring shares the past from here
   enter_space(ex.ring, {}, false, 0);
   std::map<std::string, group, std::less<>> next;
   std::vector<std::string> to_notify;
@@ -498,14 +506,14 @@ void groups::finish_exchange() {
   for (const auto& name : to_notify) {
     group& g = groups_.at(name);
     // vs-sets: members grouped by the regular configuration their daemon came from.
-    std::map<ring_id, std::vector<std::string>> by_previous;
+    std::map<std::uint64_t, std::vector<std::string>> by_history;
     for (const auto& m : g.members) {
-      by_previous[ex.states.at(member_daemon_.at(m.name)).previous].push_back(m.name);
+      by_history[ex.states.at(member_daemon_.at(m.name)).history].push_back(m.name);
     }
     std::vector<std::vector<std::string>> sets;
     std::size_t local = 0;
-    for (auto& [prev, ms] : by_previous) {
-      if (prev == ex.states.at(cfg_.self).previous) local = sets.size();
+    for (auto& [history, ms] : by_history) {
+      if (history == ex.states.at(cfg_.self).history) local = sets.size();
       sets.push_back(std::move(ms));
     }
     notify(name, g, cl::caused_by_network, sets, local, nullptr);

@@ -31,9 +31,12 @@
 // two memberships. They are never reused, not even for a group that empties and is created
 // again (spec §4.4, Chorus deviation). After a merge every group gets a new id (a group one side
 // never had cannot keep its old id at only some daemons).
-// vs-sets group members by the regular configuration their daemon installed before this one
-// (wire::group_state::previous), which is where it came from even if that configuration's
-// exchange never completed.
+// vs-sets group members by the path their daemon took since its last completed exchange
+// (wire::group_state::history: the regular configurations it installed since, whether or not
+// their exchanges completed): daemons that took the same path delivered the same messages since
+// the views they last shared (EVS failure atomicity, ring by ring). Grouping by the last
+// configuration alone put two daemons that came apart and back together through different rings
+// in one vs-set, though one had delivered messages the other never saw.
 //
 // Invariants:
 //   G1. A group in the table has at least one member; members are ordered by daemon (spread.conf
@@ -195,6 +198,9 @@ class groups {
   gid_space space_;
   std::uint32_t gid_index_ = 0;  // ids drawn in space_
   ring_id installed_{};          // the last regular configuration installed
+  // wire::group_state::history: the regular configurations installed since the last completed
+  // exchange (its ring first), digested.
+  std::uint64_t history_ = 0;
   // The table is the one every daemon we share events with holds: false from an aborted
   // exchange (its held deliveries were applied to tables that differ) to the next completed one.
   bool agreed_ = true;

@@ -57,6 +57,7 @@ util::byte_vector encode_group_state(const group_state& s) {
   w.u8(static_cast<std::uint8_t>(group_msg_kind::state));
   put_ring(w, s.ring);
   put_ring(w, s.previous);
+  w.u64(s.history);
   w.u32(static_cast<std::uint32_t>(s.members.size()));
   for (const auto& m : s.members) {
     put_name(w, m.name);
@@ -107,6 +108,7 @@ util::result<group_state> decode_group_state(std::span<const std::byte> payload)
   group_state s;
   s.ring = get_ring(r);
   s.previous = get_ring(r);
+  s.history = r.u64();
   std::size_t n = r.u32();
   if (!r.ok() || n > state_members_max || n > r.remaining()) return bad("group state: count");
   s.members.resize(n);

@@ -9,7 +9,7 @@
 //   join, leave : u8 len, member (private group "#user#daemon"), u8 len, group name.
 //   kill   : u8 len, member.
 //   state  : ring (rep u32, counter u64) the announcement belongs to, the sender's previous
-//            regular ring (rep, counter), u32 count, then per local member: u8 len, name,
+//            regular ring (rep, counter), u64 history, u32 count, then per local member: u8 len, name,
 //            u16 group count, per group: u8 len, name.
 // Thread-safety: value types and stateless functions.
 #pragma once
@@ -29,7 +29,11 @@ enum class group_msg_kind : std::uint8_t { data = 1, join = 2, leave = 3, kill =
 // A daemon's announcement of its own sessions' groups, for the state exchange.
 struct group_state {
   ring_id ring;      // the regular configuration being exchanged
-  ring_id previous;  // the sender's regular configuration before it (vs-sets group by it)
+  ring_id previous;  // the sender's regular configuration before it
+  // A digest of the regular configurations the sender installed since its last completed
+  // exchange, that exchange's ring first (not `ring`): daemons with the same history delivered
+  // the same messages since the views they last shared, so vs-sets group by it.
+  std::uint64_t history = 0;
   struct member {
     std::string name;                 // private group
     std::vector<std::string> groups;  // ascending
