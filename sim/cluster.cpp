@@ -49,9 +49,14 @@ cluster::slot& cluster::at(node_id n) {
   return slots_[n.value - 1];
 }
 
-const core::node* cluster::find(node_id n) const {
+const core::engine* cluster::find_engine(node_id n) const {
   if (n.value < 1 || n.value > slots_.size()) return nullptr;
   return slots_[n.value - 1].node.get();
+}
+
+const core::node* cluster::find(node_id n) const {
+  const core::engine* e = find_engine(n);
+  return e == nullptr ? nullptr : &e->node();
 }
 
 std::uint32_t cluster::incarnation(node_id n) const {
@@ -84,7 +89,10 @@ void cluster::create(node_id n, core::config cfg, const char* what) {
                           ? strf("node %u %s", n.value, what)
                           : strf("node %u %s, incarnation %u", n.value, what, s.incarnation));
   checker_.on_start(n, s.incarnation, now);
-  s.node = std::make_unique<core::node>(std::move(cfg), now);
+  core::engine_config ec;
+  ec.node = std::move(cfg);
+  ec.groups = opts_.groups;
+  s.node = std::make_unique<core::engine>(std::move(ec), now);
   s.next_id = (std::uint64_t{s.incarnation} << 40) + 1;
   if (listener_) listener_->on_node_created(n);
   drain(n);
@@ -93,7 +101,7 @@ void cluster::create(node_id n, core::config cfg, const char* what) {
 void cluster::crash(node_id n) {
   slot& s = at(n);
   CHORUS_ASSERT(s.node != nullptr, "crash of a node that is down");
-  add_stats(crashed_stats_, s.node->stats());
+  add_stats(crashed_stats_, s.node->node().stats());
   s.node.reset();
   s.deadline.reset();
   ++s.timer_generation;  // its pending timer pops as a no-op
@@ -191,13 +199,7 @@ util::result<msg_id> cluster::submit(node_id origin, service svc, util::shared_b
   if (!generated) content = util::hasher().bytes(payload.span()).digest();
   auto r = s.node->submit(svc, std::move(payload), now);
   if (r) {
-    s.next_id = r->value + 1;
-    trace_.record(trace_kind::submit, now,
-                  {origin.value, r->value, static_cast<std::uint64_t>(svc), size});
-    if (trace_.printing())
-      trace_.print(now, strf("submit %u#%llu %s %zu B", origin.value, ull(r->value),
-                             wire::to_string(svc), size));
-    checker_.on_submit(origin, *r, svc, size, now, content);
+    note_submit(origin, *r, svc, size, content);
   } else {
     trace_.record(trace_kind::refused, now,
                   {origin.value, static_cast<std::uint64_t>(r.error().code()), size});
@@ -209,15 +211,43 @@ util::result<msg_id> cluster::submit(node_id origin, service svc, util::shared_b
   return r;
 }
 
+void cluster::note_submit(node_id n, msg_id id, service svc, std::size_t size,
+                          std::optional<std::uint64_t> content) {
+  slot& s = at(n);
+  const time_point now = sched_.now();
+  s.next_id = id.value + 1;
+  trace_.record(trace_kind::submit, now, {n.value, id.value, static_cast<std::uint64_t>(svc), size});
+  if (trace_.printing())
+    trace_.print(now,
+                 strf("submit %u#%llu %s %zu B", n.value, ull(id.value), wire::to_string(svc), size));
+  checker_.on_submit(n, id, svc, size, now, content);
+}
+
+void cluster::open_session(node_id n, core::session_id id, std::string name, bool membership) {
+  slot& s = at(n);
+  CHORUS_ASSERT(s.node != nullptr);
+  s.node->open_session(id, std::move(name), membership);
+}
+
+void cluster::close_session(node_id n, core::session_id id) {
+  slot& s = at(n);
+  CHORUS_ASSERT(s.node != nullptr);
+  s.node->close_session(id, sched_.now());
+  drain(n);
+}
+
 void cluster::drain(node_id n) {
   slot& s = at(n);
-  core::node& nd = *s.node;
-  core::output out = nd.take_output();
+  core::engine& e = *s.node;
+  core::engine_output out = e.take_output(sched_.now());
   route(n, out.packets);
-  deliver_events(n, out.events);
+  deliver_events(n, out);
   arm(n, out.deadline);
-  if (opts_.check_node_invariants) nd.check_invariants();
-  if (listener_) listener_->on_node_output(n, out.events);
+  if (opts_.check_node_invariants) {
+    e.node().check_invariants();
+    if (e.has_groups()) e.groups().check_invariants();
+  }
+  if (listener_) listener_->on_node_output(n, out);
 }
 
 // A broadcast names its group (the sending ring's other members).
@@ -231,9 +261,21 @@ void cluster::route(node_id n, std::vector<core::outgoing_packet>& packets) {
   }
 }
 
-void cluster::deliver_events(node_id n, std::vector<core::event>& events) {
+void cluster::deliver_events(node_id n, core::engine_output& out) {
   const time_point now = sched_.now();
-  for (core::event& e : events) {
+  std::size_t next_submit = 0;
+  auto submits_upto = [&](std::size_t events_before) {
+    for (; next_submit < out.submitted.size() &&
+           out.submitted[next_submit].after_events <= events_before;
+         ++next_submit) {
+      const core::internal_submit& i = out.submitted[next_submit];
+      note_submit(n, i.id, i.svc, i.payload.size(),
+                  util::hasher().bytes(i.payload.span()).digest());
+    }
+  };
+  for (std::size_t k = 0; k < out.events.size(); ++k) {
+    submits_upto(k);
+    core::event& e = out.events[k];
     if (auto* d = std::get_if<core::delivery>(&e)) {
       trace_.record(trace_kind::deliver, now,
                     {n.value, d->ring.rep.value, d->ring.counter, d->seq.value, d->origin.value,
@@ -256,6 +298,7 @@ void cluster::deliver_events(node_id n, std::vector<core::event>& events) {
       checker_.on_configuration(n, c, now);
     }
   }
+  submits_upto(out.events.size());
 }
 
 // A deadline replaces the scheduled timer; nullopt leaves it alone (a spurious tick is
@@ -297,7 +340,7 @@ std::string cluster::describe(node_id n) const {
 core::stats cluster::total_stats() const {
   core::stats t = crashed_stats_;
   for (const slot& s : slots_)
-    if (s.node) add_stats(t, s.node->stats());
+    if (s.node) add_stats(t, s.node->node().stats());
   return t;
 }
 

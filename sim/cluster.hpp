@@ -1,4 +1,5 @@
-// cluster.hpp — N core::nodes in one process, driven by the scheduler through the simulated
+// cluster.hpp — N daemons' core::engines (the object chorusd drives: the node, and with groups
+// the groups layer and its backlog) in one process, driven by the scheduler through the simulated
 // network, with every output routed, traced and checked.
 //
 // Nodes have ids 1..N in ring order and share one core::config (ring {rep 1, counter 1}). The
@@ -26,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "core/node.hpp"
+#include "core/engine.hpp"
 #include "sim/checker.hpp"
 #include "sim/network.hpp"
 #include "sim/scheduler.hpp"
@@ -48,18 +49,22 @@ struct cluster_options {
   std::uint64_t same_time_events_max = 2'000'000;
   // Run the membership protocol (config.daemons = 1..N). Off: a fixed ring, as before issue 3.
   bool membership = false;
+  // Run each engine's groups layer (core::engine_config::groups); sessions are opened, fed and
+  // closed through the cluster.
+  bool groups = false;
 };
 
-// What the layer above the ring needs from the shell. Calls come in event order.
+// What the clients above a daemon need from the shell. Calls come in event order.
 class shell_listener {
  public:
   virtual ~shell_listener() = default;
-  // Node `n`'s node object was built (before its first output is acted on).
+  // Node `n`'s engine was built (before its first output is acted on).
   virtual void on_node_created(node_id n) = 0;
-  // Node `n`'s node object was destroyed.
+  // Node `n`'s engine was destroyed.
   virtual void on_node_crashed(node_id n) = 0;
-  // Node `n`'s output was acted on; `events` are its events, in order (often none).
-  virtual void on_node_output(node_id n, const std::vector<core::event>& events) = 0;
+  // Node `n`'s output was acted on (packets sent, events checked); the listener takes its
+  // sessions' messages and releases.
+  virtual void on_node_output(node_id n, core::engine_output& out) = 0;
 };
 
 class cluster final : public node_probe {
@@ -81,6 +86,10 @@ class cluster final : public node_probe {
   // checker regenerates it); otherwise the checker keeps a hash of the bytes.
   util::result<msg_id> submit(node_id origin, service svc, util::shared_bytes payload,
                               bool generated = true);
+  // A client session on node `n`'s engine (with groups; the node must be up).
+  void open_session(node_id n, core::session_id id, std::string name, bool membership);
+  // Its client is gone: the engine orders its disconnect.
+  void close_session(node_id n, core::session_id id);
   // The id node `n`'s next accepted submit will return (it must be up).
   msg_id next_id(node_id n) const;
   // `l` (nullptr: none) sees every node's life and output from now on; it must outlive the
@@ -98,6 +107,8 @@ class cluster final : public node_probe {
   const std::vector<node_id>& members() const noexcept { return members_; }
   // The node in slot `n`, or nullptr if the slot is empty.
   const core::node* find(node_id n) const;
+  // Its whole engine, or nullptr.
+  const core::engine* find_engine(node_id n) const;
   // Sum of every live node's stats (and of those crashed so far).
   core::stats total_stats() const;
 
@@ -107,7 +118,7 @@ class cluster final : public node_probe {
 
  private:
   struct slot {
-    std::unique_ptr<core::node> node;
+    std::unique_ptr<core::engine> node;
     std::optional<time_point> deadline;  // the timer event currently scheduled, if any
     std::uint64_t timer_generation = 0;  // bumped whenever the scheduled timer is superseded
     std::uint32_t incarnation = 0;
@@ -123,7 +134,10 @@ class cluster final : public node_probe {
   // Acts on the node's output; `n` identifies the slot.
   void drain(node_id n);
   void route(node_id n, std::vector<core::outgoing_packet>& packets);
-  void deliver_events(node_id n, std::vector<core::event>& events);
+  // The node's events to the checker, with the engine's own submits in their places.
+  void deliver_events(node_id n, core::engine_output& out);
+  void note_submit(node_id n, msg_id id, service svc, std::size_t size,
+                   std::optional<std::uint64_t> content);
   void arm(node_id n, std::optional<time_point> deadline);
 
   cluster_options opts_;

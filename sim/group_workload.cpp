@@ -1,4 +1,4 @@
-// group_workload.cpp — the groups layer and its sessions in the simulator (group_workload.hpp).
+// group_workload.cpp — client sessions on the simulated engines (group_workload.hpp).
 #include "sim/group_workload.hpp"
 
 #include <algorithm>
@@ -80,10 +80,7 @@ void group_workload::sync() {
 
 void group_workload::on_node_created(node_id n) {
   daemon& d = at(n);
-  std::vector<node_id> order;
-  for (std::uint32_t i = 1; i <= opts_.nodes; ++i) order.push_back(node_id{i});
-  d.layer = std::make_unique<core::groups>(core::groups_config{n, std::move(order)});
-  d.backlog.clear();
+  d.up = true;
   d.by_id.clear();
   d.next_session = 1;
   checker_.on_daemon_start(n);
@@ -93,8 +90,7 @@ void group_workload::on_node_created(node_id n) {
 
 void group_workload::on_node_crashed(node_id n) {
   daemon& d = at(n);
-  d.layer.reset();
-  d.backlog.clear();
+  d.up = false;
   d.by_id.clear();
   for (auto& s : sessions_) {
     if (s->daemon != n || !s->alive) continue;
@@ -105,24 +101,11 @@ void group_workload::on_node_crashed(node_id n) {
   sync();
 }
 
-void group_workload::on_node_output(node_id n, const std::vector<core::event>& events) {
-  daemon& d = at(n);
-  if (!d.layer) return;
-  for (const core::event& e : events) {
+void group_workload::on_node_output(node_id n, core::engine_output& out) {
+  if (!at(n).up) return;
+  for (const core::event& e : out.events)
     if (const auto* del = std::get_if<core::delivery>(&e)) record_ring(n, *del);
-    const core::groups_stats before = d.layer->stats();
-    d.layer->on_event(e);
-    if (trace_.printing()) {
-      const core::groups_stats& after = d.layer->stats();
-      if (after.exchanges != before.exchanges)
-        print(strf("group at %u: exchange completed", n.value));
-      if (after.exchanges_aborted != before.exchanges_aborted)
-        print(strf("group at %u: exchange aborted", n.value));
-    }
-  }
-  d.layer->check_invariants();
-  take_output(n);
-  flush_backlog(n);
+  take_output(n, out);
   sync();
 }
 
@@ -149,9 +132,8 @@ void group_workload::record_ring(node_id n, const core::delivery& d) {
   checker_.on_ring_data(n, h.sender, *counter, *groups, h.type);
 }
 
-void group_workload::take_output(node_id n) {
+void group_workload::take_output(node_id n, core::engine_output& o) {
   daemon& d = at(n);
-  core::groups_output o = d.layer->take_output();
   for (const core::session_message& m : o.messages) {
     auto s = d.by_id.find(m.to.value);
     if (s == d.by_id.end()) {
@@ -184,29 +166,6 @@ void group_workload::take_output(node_id n) {
     print(strf("group at %u: %s released", n.value, sessions_[s->second]->name.c_str()));
     checker_.on_released(n, sessions_[s->second]->name);
   }
-  for (auto& p : o.submit) d.backlog.push_back(std::move(p));
-}
-
-// The daemon's backlog (server::submit_internal): in order, retried after would_block. A nested
-// call (a submit drains the node, whose output lands here again) leaves the work to the outer one.
-void group_workload::flush_backlog(node_id n) {
-  daemon& d = at(n);
-  if (d.flushing || !d.layer) return;
-  d.flushing = true;
-  while (!d.backlog.empty()) {
-    util::shared_bytes p = std::move(d.backlog.front());
-    d.backlog.pop_front();
-    auto r = cluster_.submit(n, core::service::agreed, p, false);
-    if (r) continue;
-    if (r.error().code() == util::errc::would_block) {
-      d.backlog.push_front(std::move(p));
-      break;
-    }
-    checker_.fail(strf("sim: daemon %u refused a %zu-byte groups submit: %s", n.value, p.size(),
-                       r.error().to_string().c_str()));
-    break;
-  }
-  d.flushing = false;
 }
 
 // --- sessions --------------------------------------------------------------------------------
@@ -221,7 +180,7 @@ void group_workload::open(node_id n, std::uint32_t ops) {
   s->ops_left = ops;
   const time_point spread_end = time_point{} + opts_.spread;
   s->deadline = std::max(spread_end, sched_.now() + late_window);
-  d.layer->open_session(s->id, s->name, s->membership);
+  cluster_.open_session(n, s->id, s->name, s->membership);
   checker_.on_open(n, s->name, s->membership);
   print(strf("group at %u: %s opens%s", n.value, s->name.c_str(),
              s->membership ? "" : " (no membership messages)"));
@@ -320,19 +279,15 @@ void group_workload::kill(std::size_t idx) {
   session& s = *sessions_[idx];
   daemon& d = at(s.daemon);
   print(strf("group at %u: %s disconnects", s.daemon.value, s.name.c_str()));
-  d.layer->close_session(s.id);
   checker_.on_close(s.name);
   s.alive = false;
   s.pending.clear();
-  d.backlog.push_back(
-      util::shared_bytes(wire::encode_group_op({wire::group_msg_kind::kill, s.name, {}})));
-  flush_backlog(s.daemon);
-  if (at(s.daemon).layer) open(s.daemon, s.ops_left);
+  cluster_.close_session(s.daemon, s.id);
+  if (d.up) open(s.daemon, s.ops_left);
 }
 
 bool group_workload::submit_pending(session& s) {
   while (!s.pending.empty()) {
-    if (!at(s.daemon).backlog.empty()) return false;  // server::submit pauses the session
     request& r = s.pending.front();
     auto res = cluster_.submit(s.daemon, r.svc, r.payload, false);
     if (!res) {
@@ -352,18 +307,21 @@ bool group_workload::submit_pending(session& s) {
 bool group_workload::done() const {
   for (const auto& s : sessions_)
     if (s->alive && (s->ops_left > 0 || !s->pending.empty())) return false;
-  for (const auto& d : daemons_)
-    if (d.layer && !d.backlog.empty()) return false;
+  for (std::uint32_t i = 0; i < daemons_.size(); ++i) {
+    const core::engine* e = cluster_.find_engine(node_id{i + 1});
+    if (daemons_[i].up && e != nullptr && e->backlog() > 0) return false;
+  }
   return true;
 }
 
 std::map<node_id, group_checker::table> group_workload::tables() const {
   std::map<node_id, group_checker::table> out;
   for (std::uint32_t i = 0; i < daemons_.size(); ++i) {
-    if (!daemons_[i].layer) continue;
+    const core::engine* e = cluster_.find_engine(node_id{i + 1});
+    if (!daemons_[i].up || e == nullptr) continue;
     auto& t = out[node_id{i + 1}];
     for (const auto& name : names_)
-      if (auto v = daemons_[i].layer->find(name)) t[name] = {v->gid, v->members};
+      if (auto v = e->groups().find(name)) t[name] = {v->gid, v->members};
   }
   return out;
 }

@@ -1,24 +1,22 @@
-// group_workload.hpp — the groups layer in the simulator: every daemon gets a core::groups fed
-// with its node's events, and client sessions on it that join, leave, send and disconnect, as
-// the daemon's shell (src/daemon/server.cpp, session.cpp) would drive them. What the sessions
-// receive, and what each node's ring delivers, goes to a group_checker.
+// group_workload.hpp — client sessions in the simulator: on every daemon's core::engine (the
+// object chorusd drives, groups layer and backlog included) sessions join, leave, send and
+// disconnect, as chorusd's sessions (src/daemon/session.cpp) would. What the sessions receive,
+// and what each node's ring delivers, goes to a group_checker.
 //
 // Per daemon (a shell_listener on the cluster):
-//   - a node built (start or restart): a fresh groups layer (self, daemons 1..N in order) and
-//     `sessions` fresh sessions "#s<k>#n<node>" (k counts per node for the whole run, so a name
-//     is never reused); membership messages on, except one session in ten;
-//   - every batch of node events: each delivery that is a group request or data goes to the
-//     checker's ring log, then every event goes to groups::on_event in order; then the layer's
-//     output: messages are decoded for the checker, released sessions reported, and `submit`
-//     payloads queued as AGREED submits (the daemon's backlog: retried after would_block, and
-//     while it is not empty sessions wait, as server::submit makes them);
-//   - a node crashed: its groups layer and sessions vanish.
+//   - an engine built (start or restart): `sessions` fresh sessions "#s<k>#n<node>" (k counts per
+//     node for the whole run, so a name is never reused); membership messages on, except one
+//     session in ten;
+//   - every output: each delivery that is a group request or data goes to the checker's ring
+//     log; the sessions' messages are decoded for the checker, released sessions reported;
+//   - a node crashed: its sessions vanish.
 // A session makes `ops` requests at random times over the fault phase (what is left of it after
 // a restart): join or leave one of `names` groups (g0, g1, …), send one data message (AGREED,
 // SAFE, FIFO, RELIABLE or CAUSAL; sometimes SELF_DISCARD) to one or two destinations (a group,
 // or some live session's private group), or disconnect: close_session, the kill submitted like
 // the daemon's, and a new session opens in its place with the requests that were left. A
-// request refused with would_block is retried, unchanged and in order.
+// request refused with would_block (the send queue is full, or the engine's own requests wait)
+// is retried, unchanged and in order.
 // Randomness comes from one prng forked from the run seed; all state is in ordered containers.
 // Thread-safety: none; one per simulation.
 #pragma once
@@ -30,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "core/groups.hpp"
+#include "core/engine.hpp"
 #include "sim/cluster.hpp"
 #include "sim/group_checker.hpp"
 #include "sim/scheduler.hpp"
@@ -58,7 +56,7 @@ class group_workload final : public shell_listener {
 
   void on_node_created(node_id n) override;
   void on_node_crashed(node_id n) override;
-  void on_node_output(node_id n, const std::vector<core::event>& events) override;
+  void on_node_output(node_id n, core::engine_output& out) override;
 
   // Every live session has made its requests and every daemon's backlog is empty.
   bool done() const;
@@ -85,9 +83,7 @@ class group_workload final : public shell_listener {
     std::deque<request> pending;  // refused with would_block (or waiting for the backlog)
   };
   struct daemon {
-    std::unique_ptr<core::groups> layer;
-    std::deque<util::shared_bytes> backlog;      // AGREED submits of the layer and of kills
-    bool flushing = false;                       // flush_backlog() is on the stack
+    bool up = false;
     std::uint32_t next_session = 1;              // session ids, per node object
     std::uint32_t next_name = 1;                 // k of "#s<k>#n<node>", for the whole run
     std::map<std::uint32_t, std::size_t> by_id;  // session id → sessions_ index
@@ -102,9 +98,8 @@ class group_workload final : public shell_listener {
   void kill(std::size_t s);
   // Submits the session's waiting requests in order; false if one still waits.
   bool submit_pending(session& s);
-  void flush_backlog(node_id n);
   void record_ring(node_id n, const core::delivery& d);
-  void take_output(node_id n);
+  void take_output(node_id n, core::engine_output& out);
   void print(const std::string& line) const;
   // Passes a group_checker violation on to the run's checker.
   void sync();

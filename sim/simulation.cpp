@@ -64,6 +64,7 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
   co.base = cfg;
   co.check_node_invariants = o.node_invariants;
   co.membership = o.membership;
+  co.groups = o.groups;
   cluster_ = std::make_unique<cluster>(co, sched_, *net_, trace_, *checker_);
   workload_options wo;
   wo.messages = o.messages;

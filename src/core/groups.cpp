@@ -79,6 +79,12 @@ bool groups::name_in_use(std::string_view private_group) const {
   return session_by_name_.find(private_group) != session_by_name_.end();
 }
 
+std::optional<std::string> groups::session_name(session_id id) const {
+  auto it = sessions_.find(id.value);
+  if (it == sessions_.end()) return std::nullopt;
+  return it->second.name;
+}
+
 groups_output groups::take_output() { return std::exchange(out_, {}); }
 
 std::optional<groups::view> groups::find(std::string_view group_name) const {

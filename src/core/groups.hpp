@@ -107,6 +107,8 @@ class groups {
   void close_session(session_id id);
   // A private group name held by a live session or one whose disconnect is not yet ordered.
   bool name_in_use(std::string_view private_group) const;
+  // The private group of session `id`, until its disconnect is ordered.
+  std::optional<std::string> session_name(session_id id) const;
 
   // Every event of the ring, in order.
   void on_event(const event& e);

@@ -135,7 +135,6 @@ server::server(asio::io_context& io, server_options opt, core::config cfg,
     : io_(io),
       opt_(std::move(opt)),
       cfg_(std::move(cfg)),
-      groups_(core::groups_config{cfg_.self, cfg_.daemons}),
       transport_(std::move(transport)),
       tcp_(io),
       unix_(io),
@@ -220,12 +219,16 @@ void server::open_control(const std::string& path) {
 
 void server::start() {
   started_ = std::chrono::steady_clock::now();
-  node_ = std::make_unique<core::node>(cfg_, now());
+  core::engine_config ec;
+  ec.node = cfg_;
+  engine_ = std::make_unique<core::engine>(std::move(ec), now());
   spdlog::info("daemon {} (node {}, incarnation {}) of {} configured daemons, config {:016x}",
                opt_.daemon_name, cfg_.self.value, cfg_.incarnation, cfg_.daemons.size(),
                cfg_.hash.value);
   transport_->start(
-      [this](core::node_id from, util::shared_bytes b) { node_->step(from, std::move(b), now()); },
+      [this](core::node_id from, util::shared_bytes b) {
+        engine_->step(from, std::move(b), now());
+      },
       [this] { pump(); });
   signals_.async_wait([this](const asio::error_code& ec, int sig) {
     if (!ec) stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -331,7 +334,7 @@ void server::add_session(asio::generic::stream_protocol::socket socket, std::str
 }
 
 bool server::claim_name(const std::string& private_group, session& s) {
-  if (groups_.name_in_use(private_group) || claimed_.contains(private_group)) return false;
+  if (engine_->name_in_use(private_group) || claimed_.contains(private_group)) return false;
   claimed_.emplace(private_group, s.id());
   return true;
 }
@@ -342,24 +345,20 @@ std::string server::generate_name() {
         "r" + std::to_string(rng_.uniform(0, 9998)) + "-" + std::to_string(next_session_);
     name.resize(std::min<std::size_t>(name.size(), 9));
     auto pg = cl::private_group_name(name, opt_.daemon_name);
-    if (!groups_.name_in_use(pg) && !claimed_.contains(pg)) return name;
+    if (!engine_->name_in_use(pg) && !claimed_.contains(pg)) return name;
   }
 }
 
 void server::opened(session& s) {
   claimed_.erase(s.private_group());
   if (s.shared_memory()) shm_sessions_.push_back(&s);
-  groups_.open_session(s.id(), s.private_group(), s.membership());
+  engine_->open_session(s.id(), s.private_group(), s.membership());
   spdlog::debug("session {} opened from {}{}", s.private_group(), s.peer(),
                 s.membership() ? "" : " (no membership messages)");
 }
 
 bool server::submit(session& s, core::service svc, util::byte_vector payload) {
-  if (!backlog_.empty()) {
-    paused_.push_back(s.weak_from_this());
-    return false;
-  }
-  auto r = node_->submit(svc, util::shared_bytes(std::move(payload)), now());
+  auto r = engine_->submit(svc, util::shared_bytes(std::move(payload)), now());
   if (!r) {
     if (r.error().code() == util::errc::would_block) {
       paused_.push_back(s.weak_from_this());
@@ -378,11 +377,9 @@ void server::closed(session& s, bool was_open, const std::string& reason) {
   auto claimed = claimed_.find(s.private_group());
   if (claimed != claimed_.end() && claimed->second == s.id()) claimed_.erase(claimed);
   if (was_open) {
-    groups_.close_session(s.id());
-    // Ordered like any request, so every daemon removes it at the same point.
-    submit_internal(core::service::agreed,
-                    util::shared_bytes(wire::encode_group_op(
-                        {wire::group_msg_kind::kill, s.private_group(), {}})));
+    // Its disconnect is ordered like any request, so every daemon removes it at the same point.
+    engine_->close_session(s.id(), now());
+    request_pump();
     bool quiet = reason == "disconnected" || reason.starts_with("connection closed");
     if (quiet) {
       spdlog::debug("session {} closed: {}", s.private_group(), reason);
@@ -398,17 +395,6 @@ void server::closed(session& s, bool was_open, const std::string& reason) {
 
 // --- the core -------------------------------------------------------------------------------
 
-void server::submit_internal(core::service svc, util::shared_bytes payload) {
-  if (backlog_.empty()) {
-    auto r = node_->submit(svc, payload, now());
-    if (r) {
-      request_pump();
-      return;
-    }
-  }
-  backlog_.emplace_back(svc, std::move(payload));
-}
-
 void server::request_pump() {
   if (pump_posted_ || pumping_) return;
   pump_posted_ = true;
@@ -421,62 +407,31 @@ void server::request_pump() {
 void server::pump() {
   if (stopped_ || pumping_) return;
   pumping_ = true;
-  for (;;) {
-    core::output out = node_->take_output();
-    bool events = !out.events.empty();
-    auto deadline = out.deadline;
-    const bool own_first = act(out);
-    auto g = groups_.take_output();
-    // Either order of sending and delivering gives the same guarantees (delivery never waits
-    // for the network, except SAFE delivery, which the ring holds back itself); the order is
-    // about who waits. A message of this daemon's own reaches its sender before the system
-    // calls that carry it to the other daemons (each datagram costs a few microseconds on
-    // loopback). Otherwise the packets go first: the token and what it carries are the ring's
-    // critical path, and every daemon delaying it for its clients' writes would add up over a
-    // rotation (SAFE messages wait for one).
-    if (!own_first) transport_->send(out.packets);
-    for (auto& m : g.messages) {
-      auto it = sessions_.find(m.to.value);
-      if (it != sessions_.end()) it->second->deliver(std::move(m.bytes));
-    }
-    if (own_first) transport_->send(out.packets);
-    for (auto& p : g.submit) submit_internal(core::service::agreed, std::move(p));
-    while (!backlog_.empty()) {
-      auto& [svc, payload] = backlog_.front();
-      if (!node_->submit(svc, payload, now())) break;
-      backlog_.pop_front();
-    }
-    if (!events && g.submit.empty()) {
-      // A deadline already due (a woken token, say) is served now, not on the next loop turn.
-      if (deadline && *deadline <= now()) {
-        node_->tick(now());
-        continue;
-      }
-      arm_timer(deadline);
-      break;
+  core::engine_output out = engine_->take_output(now());
+  for (const auto& e : out.events) {
+    if (const auto* c = std::get_if<core::configuration>(&e)) {
+      log_configuration(*c);
+      configuration_ = *c;
     }
   }
+  // Either order of sending and delivering gives the same guarantees (delivery never waits for
+  // the network, except SAFE delivery, which the ring holds back itself); the order is about
+  // who waits (core::engine_output::deliver_first). Each datagram costs a few microseconds on
+  // loopback, and the token with what it carries is the ring's critical path.
+  if (!out.deliver_first) transport_->send(out.packets);
+  for (auto& m : out.messages) {
+    auto it = sessions_.find(m.to.value);
+    if (it != sessions_.end()) it->second->deliver(std::move(m.bytes));
+  }
+  if (out.deliver_first) transport_->send(out.packets);
+  arm_timer(out.deadline);
   pumping_ = false;
-  if (backlog_.empty() && !paused_.empty()) {
+  if (engine_->backlog() == 0 && !paused_.empty()) {
     auto paused = std::exchange(paused_, {});
     for (auto& w : paused) {
       if (auto s = w.lock()) s->resume_reading();
     }
   }
-}
-
-bool server::act(const core::output& out) {
-  bool own = false;
-  for (const auto& e : out.events) {
-    if (const auto* c = std::get_if<core::configuration>(&e)) {
-      log_configuration(*c);
-      configuration_ = *c;
-    } else {
-      own = own || std::get<core::delivery>(e).origin == cfg_.self;
-    }
-    groups_.on_event(e);
-  }
-  return own;
 }
 
 void server::log_configuration(const core::configuration& c) const {
@@ -515,7 +470,7 @@ void server::arm_kernel_timer(core::time_point deadline) {
 }
 
 void server::fire_deadline() {
-  node_->tick(now());
+  engine_->tick(now());
   pump();
 }
 
@@ -643,18 +598,18 @@ void server::status_ring(json_writer& w) const {
   static_assert(sizeof(core::stats) == 20 * sizeof(std::uint64_t),
                 "a core::stats counter is missing from the status");
   w.key("ring");
-  if (!node_) {
+  if (!engine_) {
     w.null();
     return;
   }
-  const core::node& n = *node_;
+  const core::node& n = engine_->node();
   const core::stats& s = n.stats();
   w.begin_object();
   w.field("role", roles[static_cast<std::size_t>(n.role())]);
   w.field("aru", n.aru().value).field("delivered_upto", n.delivered_upto().value);
   w.field("safe_upto", n.safe_upto().value);
   w.field("queued_messages", n.queued_messages()).field("queued_bytes", n.queued_bytes());
-  w.field("backlog_messages", backlog_.size());
+  w.field("backlog_messages", engine_->backlog());
   w.field("packets_received", s.packets_received);
   w.field("dropped_malformed", s.dropped_malformed).field("dropped_conf_hash", s.dropped_conf_hash);
   w.field("dropped_foreign_ring", s.dropped_foreign_ring);
@@ -702,10 +657,16 @@ void server::status_sessions(json_writer& w) const {
 void server::status_groups(json_writer& w) const {
   static_assert(sizeof(core::groups_stats) == 5 * sizeof(std::uint64_t),
                 "a groups_stats counter is missing from the status");
-  auto list = groups_.summarize(status_groups_max, status_group_members_max);
-  const core::groups_stats& gs = groups_.stats();
-  w.key("groups").begin_object();
-  w.field("count", groups_.group_count()).field("truncated", list.size() < groups_.group_count());
+  w.key("groups");
+  if (!engine_) {
+    w.null();
+    return;
+  }
+  const core::groups& groups = engine_->groups();
+  auto list = groups.summarize(status_groups_max, status_group_members_max);
+  const core::groups_stats& gs = groups.stats();
+  w.begin_object();
+  w.field("count", groups.group_count()).field("truncated", list.size() < groups.group_count());
   w.field("data_delivered", gs.data_delivered).field("malformed", gs.malformed);
   w.field("ignored_ops", gs.ignored_ops).field("exchanges", gs.exchanges);
   w.field("exchanges_aborted", gs.exchanges_aborted);

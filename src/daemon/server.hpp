@@ -2,12 +2,10 @@
 // drives the same core::node the simulator drives, the groups layer above it, the UDP transport
 // to the other daemons and the client sessions (TCP and the Unix socket).
 //
-// Every input (a batch of datagrams, a client's requests, a timer) ends in pump(): the node's
-// events go to the groups layer; its messages go to the local sessions and the node's packets
-// to the network (in their order); the groups layer's requests go back into the ring and the
-// timer is armed, until nothing is left to do. The sessions come first when a message this
-// daemon ordered is among the deliveries (its sender has it sooner), the network otherwise
-// (the token is not held up by client writes); the guarantees do not depend on the order.
+// Every input (a batch of datagrams, a client's requests, a timer) ends in pump(), which acts on
+// the core::engine's output — the same engine the simulator drives (node, groups layer and the
+// backlog between them): packets to the network and messages to the local sessions in the order
+// the engine says, the timer armed. Nothing here decides group state or ring order.
 //
 // A control socket (<RuntimeDir>/control, daemon/control.hpp) answers an operator tool's status
 // requests from the same loop.
@@ -26,8 +24,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "core/groups.hpp"
-#include "core/node.hpp"
+#include "core/engine.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/control.hpp"
 #include "daemon/event_loop.hpp"
@@ -68,8 +65,8 @@ class server : public session_host, public control_host {
   // on every polling round and arms its timer only when the loop goes to sleep.
   poll_hooks polling_hooks();
 
-  const core::node& node() const noexcept { return *node_; }
-  const core::groups& groups() const noexcept { return groups_; }
+  const core::node& node() const noexcept { return engine_->node(); }
+  const core::groups& groups() const noexcept { return engine_->groups(); }
 
  private:
   server(asio::io_context& io, server_options opt, core::config cfg,
@@ -104,12 +101,10 @@ class server : public session_host, public control_host {
   void add_session(asio::generic::stream_protocol::socket socket, std::string peer,
                    bool local = false);
   void request_pump();
+  // Acts on the engine's output: logs configurations, sends the packets, writes the sessions'
+  // messages, arms the timer, resumes paused sessions once the engine takes requests again.
   void pump();
-  // Hands the node's events to the groups layer (pump() sends the packets and delivers).
-  // Returns whether they deliver a message this daemon ordered.
-  bool act(const core::output& out);
   void log_configuration(const core::configuration& c) const;
-  void submit_internal(core::service svc, util::shared_bytes payload);
   void arm_timer(std::optional<core::time_point> deadline);
   void arm_kernel_timer(core::time_point deadline);
   void fire_deadline();  // the node's deadline came: tick and act on what it did
@@ -119,8 +114,7 @@ class server : public session_host, public control_host {
   server_options opt_;
   core::config cfg_;
   std::vector<std::string> names_;  // daemon names by node id
-  std::unique_ptr<core::node> node_;
-  core::groups groups_;
+  std::unique_ptr<core::engine> engine_;  // from start()
   std::unique_ptr<udp_transport> transport_;
   std::unique_ptr<control_endpoint> control_;  // null if the control socket cannot be opened
   asio::ip::tcp::acceptor tcp_;
@@ -139,7 +133,6 @@ class server : public session_host, public control_host {
   std::unordered_map<std::uint32_t, std::shared_ptr<session>> sessions_;
   std::map<std::string, core::session_id, std::less<>> claimed_;  // names in handshakes
   std::uint32_t next_session_ = 1;
-  std::deque<std::pair<core::service, util::shared_bytes>> backlog_;  // refused by the node
   std::vector<std::weak_ptr<session>> paused_;
   std::vector<session*> shm_sessions_;  // open shared-memory sessions (polled)
   bool pump_posted_ = false;
