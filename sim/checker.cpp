@@ -90,7 +90,8 @@ void checker::on_submit(node_id origin, msg_id id, service svc, std::size_t size
 
 void checker::on_configuration(node_id at, const core::configuration& c, core::time_point now) {
   if (evs_) {
-    if (c.type == core::configuration::kind::regular) regular_installs_.push_back({now, at, c.members.size()});
+    if (c.type == core::configuration::kind::regular)
+      regular_installs_.push_back({now, at, c.members.size()});
     return evs_->on_configuration(at, c, now);
   }
   node_state& n = nodes_[at.value - 1];

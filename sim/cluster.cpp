@@ -216,10 +216,11 @@ void cluster::note_submit(node_id n, msg_id id, service svc, std::size_t size,
   slot& s = at(n);
   const time_point now = sched_.now();
   s.next_id = id.value + 1;
-  trace_.record(trace_kind::submit, now, {n.value, id.value, static_cast<std::uint64_t>(svc), size});
+  trace_.record(trace_kind::submit, now,
+                {n.value, id.value, static_cast<std::uint64_t>(svc), size});
   if (trace_.printing())
-    trace_.print(now,
-                 strf("submit %u#%llu %s %zu B", n.value, ull(id.value), wire::to_string(svc), size));
+    trace_.print(
+        now, strf("submit %u#%llu %s %zu B", n.value, ull(id.value), wire::to_string(svc), size));
   checker_.on_submit(n, id, svc, size, now, content);
 }
 

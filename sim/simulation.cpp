@@ -304,10 +304,11 @@ void simulation::check_changes_per_fault() {
   fault_figures(r);
   for (std::size_t f = 0; f < r.changes_per_fault.size(); ++f) {
     if (r.changes_per_fault[f] <= opts_.changes_per_fault_max) continue;
-    checker_->fail(strf("L stability: fault %zu (at %s) made one daemon install %u regular "
-                        "configurations while it lasted; at most %u allowed",
-                        f + 1, format_time(faults_->windows()[f].start).c_str(),
-                        r.changes_per_fault[f], opts_.changes_per_fault_max));
+    checker_->fail(
+        strf("L stability: fault %zu (at %s) made one daemon install %u regular "
+             "configurations while it lasted; at most %u allowed",
+             f + 1, format_time(faults_->windows()[f].start).c_str(), r.changes_per_fault[f],
+             opts_.changes_per_fault_max));
     return;
   }
 }
@@ -349,10 +350,11 @@ std::vector<std::string> summary_lines(const report& r) {
   if (!r.changes_per_fault.empty()) {
     std::uint32_t most = 0;
     for (std::uint32_t c : r.changes_per_fault) most = std::max(most, c);
-    lines.push_back(strf("faults: %zu partitions and link cuts; configuration changes per fault "
-                         "(most at one daemon): max %u; fault to the survivors' regular "
-                         "configuration: %s",
-                         r.changes_per_fault.size(), most, median_max(r.fault_to_view).c_str()));
+    lines.push_back(
+        strf("faults: %zu partitions and link cuts; configuration changes per fault "
+             "(most at one daemon): max %u; fault to the survivors' regular "
+             "configuration: %s",
+             r.changes_per_fault.size(), most, median_max(r.fault_to_view).c_str()));
   }
   if (r.groups) {
     const auto& g = r.group_seen;

@@ -37,9 +37,9 @@ void engine::close_session(session_id id, time_point now) {
   groups_->close_session(id);
   auto name = groups_->session_name(id);
   if (!name) return;
-  submit_internal(util::shared_bytes(wire::encode_group_op(
-                      {wire::group_msg_kind::kill, *name, {}})),
-                  false, now);
+  submit_internal(
+      util::shared_bytes(wire::encode_group_op({wire::group_msg_kind::kill, *name, {}})), false,
+      now);
 }
 
 bool engine::name_in_use(std::string_view private_group) const {

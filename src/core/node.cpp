@@ -192,9 +192,7 @@ void node::on_foreign(node_id sender, time_point now) {
   if (should_merge(now)) become_gather(now, {sender}, nullptr, true);
 }
 
-bool node::representative() const {
-  return ring_ && ring_->members().front() == cfg_.self;
-}
+bool node::representative() const { return ring_ && ring_->members().front() == cfg_.self; }
 
 bool node::should_merge(time_point now) const {
   if (!representative()) return false;
@@ -235,8 +233,8 @@ void node::after_ring_call(time_point now) {
 
 void node::on_join(const wire::join& j, time_point now) {
   ring_counter_max_ = std::max(ring_counter_max_, j.ring_counter_max);
-  reach_.row(j.hdr.sender, j.heard, j.probe ? j.proc : std::vector<node_id>{j.hdr.sender},
-             j.probe, now);
+  reach_.row(j.hdr.sender, j.heard, j.probe ? j.proc : std::vector<node_id>{j.hdr.sender}, j.probe,
+             now);
   if (j.probe) return on_probe(j, now);
   if (auto* g = std::get_if<gather>(&role_)) {
     if (g->sets.on_join(j.hdr.sender, j.proc, j.fail) == gather_sets::outcome::changed) {

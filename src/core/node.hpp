@@ -26,8 +26,8 @@
 
 #include "core/config.hpp"
 #include "core/gather.hpp"
-#include "core/reachability.hpp"
 #include "core/output.hpp"
+#include "core/reachability.hpp"
 #include "core/send_queue.hpp"
 #include "core/stats.hpp"
 #include "util/bytes.hpp"
@@ -126,8 +126,8 @@ class node {
 
   // Enters gather knowing `heard` (and, if given, the join `j` that made us gather).
   // `merge`: to merge with a ring outside ours (keeps what reachability knew).
-  void become_gather(time_point now, std::vector<node_id> heard = {},
-                     const wire::join* j = nullptr, bool merge = false);
+  void become_gather(time_point now, std::vector<node_id> heard = {}, const wire::join* j = nullptr,
+                     bool merge = false);
   void send_join(const std::vector<node_id>& to, time_point now);
   // Operational: our ring and whom we hear, to every other configured daemon.
   void send_probe(time_point now);

@@ -13,8 +13,8 @@ bool reachability::heard_from(node_id n, time_point now) {
   return fresh;
 }
 
-void reachability::row(node_id n, std::vector<node_id> heard, std::vector<node_id> ring,
-                       bool probe, time_point now) {
+void reachability::row(node_id n, std::vector<node_id> heard, std::vector<node_id> ring, bool probe,
+                       time_point now) {
   if (n == self_) return;
   (probe ? probes_ : joins_)[n] = heard_row{std::move(heard), std::move(ring), now};
 }
@@ -66,9 +66,8 @@ bool reachability::mergeable_outsider(const std::vector<node_id>& ring, time_poi
   for (node_id n : outsiders) {
     // Its ring as its probe names it; a daemon gathering stands for itself.
     auto p = probes_.find(n);
-    const std::vector<node_id> theirs = p != probes_.end() && current(p->second.at, now)
-                                            ? p->second.ring
-                                            : std::vector<node_id>{n};
+    const std::vector<node_id> theirs =
+        p != probes_.end() && current(p->second.at, now) ? p->second.ring : std::vector<node_id>{n};
     if (std::any_of(theirs.begin(), theirs.end(), in_ring)) continue;  // it names one of ours
     const bool all = std::all_of(theirs.begin(), theirs.end(), [&](node_id x) {
       return std::all_of(ring.begin(), ring.end(), [&](node_id m) { return both_ways(x, m, now); });
@@ -98,8 +97,8 @@ std::vector<node_id> reachability::clique(const std::vector<node_id>& candidates
   while (!left.empty()) {
     std::vector<node_id> group, rest;
     for (node_id v : left) {
-      const bool fits = std::all_of(group.begin(), group.end(),
-                                    [&](node_id g) { return both_ways(v, g, now); });
+      const bool fits =
+          std::all_of(group.begin(), group.end(), [&](node_id g) { return both_ways(v, g, now); });
       (fits ? group : rest).push_back(v);
     }
     if (std::find(group.begin(), group.end(), self_) != group.end()) {

@@ -64,8 +64,8 @@ class reachability {
 
   node_id self_;
   duration window_;
-  time_point since_{};                  // the last reset()
-  std::map<node_id, time_point> last_;  // the last packet from each daemon
+  time_point since_{};                   // the last reset()
+  std::map<node_id, time_point> last_;   // the last packet from each daemon
   std::map<node_id, heard_row> probes_;  // each daemon's latest probe
   std::map<node_id, heard_row> joins_;   // each daemon's latest join
 };

@@ -225,11 +225,9 @@ void server::start() {
   spdlog::info("daemon {} (node {}, incarnation {}) of {} configured daemons, config {:016x}",
                opt_.daemon_name, cfg_.self.value, cfg_.incarnation, cfg_.daemons.size(),
                cfg_.hash.value);
-  transport_->start(
-      [this](core::node_id from, util::shared_bytes b) {
-        engine_->step(from, std::move(b), now());
-      },
-      [this] { pump(); });
+  transport_->start([this](core::node_id from,
+                           util::shared_bytes b) { engine_->step(from, std::move(b), now()); },
+                    [this] { pump(); });
   signals_.async_wait([this](const asio::error_code& ec, int sig) {
     if (!ec) stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
   });

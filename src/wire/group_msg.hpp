@@ -9,8 +9,8 @@
 //   join, leave : u8 len, member (private group "#user#daemon"), u8 len, group name.
 //   kill   : u8 len, member.
 //   state  : ring (rep u32, counter u64) the announcement belongs to, the sender's previous
-//            regular ring (rep, counter), u64 history, u32 count, then per local member: u8 len, name,
-//            u16 group count, per group: u8 len, name.
+//            regular ring (rep, counter), u64 history, u32 count, then per local member: u8 len,
+//            name, u16 group count, per group: u8 len, name.
 // Thread-safety: value types and stateless functions.
 #pragma once
 

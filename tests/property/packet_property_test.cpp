@@ -335,8 +335,7 @@ RC_GTEST_PROP(packet_property, join_round_trips, ()) {
   const join j = any_join();
   byte_vector b;
   encode(j, b);
-  RC_ASSERT(b.size() ==
-            join_fixed_bytes + 4 * (j.proc.size() + j.fail.size() + j.heard.size()));
+  RC_ASSERT(b.size() == join_fixed_bytes + 4 * (j.proc.size() + j.fail.size() + j.heard.size()));
 
   const join r = must(decode_join(b));
   RC_ASSERT(r.hdr.type == packet_type::join);
