@@ -306,13 +306,26 @@ void node::become_gather(time_point now, std::vector<node_id> heard, const wire:
   check_consensus(now);
 }
 
-void node::send_join(const std::vector<node_id>& to, time_point now) {
+wire::join node::join_of(time_point now) const {
   wire::join j;
   j.hdr = header_of(wire::packet_type::join);
   j.incarnation = cfg_.incarnation;
   j.ring = old_ ? old_->id() : (ring_ ? ring_->id() : ring_id{});
   j.ring_counter_max = ring_counter_max_;
   j.heard = reach_.heard(now);
+  return j;
+}
+
+void node::send(const wire::join& j, const std::vector<node_id>& to) {
+  util::byte_vector buf;
+  wire::encode(j, buf);
+  util::shared_bytes bytes(std::move(buf));
+  for (node_id n : to)
+    if (n != cfg_.self) out_.packets.push_back(outgoing_packet{n, bytes});
+}
+
+void node::send_join(const std::vector<node_id>& to, time_point now) {
+  wire::join j = join_of(now);
   if (auto* g = std::get_if<gather>(&role_)) {
     j.proc = g->sets.proc();
     j.fail = g->sets.fail();
@@ -322,30 +335,17 @@ void node::send_join(const std::vector<node_id>& to, time_point now) {
   } else {
     j.proc = ring_->members();  // recovery: the ring being formed
   }
-  util::byte_vector buf;
-  wire::encode(j, buf);
-  util::shared_bytes bytes(std::move(buf));
-  for (node_id n : to)
-    if (n != cfg_.self) out_.packets.push_back(outgoing_packet{n, bytes});
+  send(j, to);
 }
 
 // Merge detection (protocol.md "Asymmetric links"): every operational daemon tells every other
 // configured daemon its ring and whom it hears; the representatives decide.
 void node::send_probe(time_point now) {
-  wire::join j;
-  j.hdr = header_of(wire::packet_type::join);
-  j.incarnation = cfg_.incarnation;
-  j.ring = ring_->id();
-  j.ring_counter_max = ring_counter_max_;
+  wire::join j = join_of(now);
   j.proc = ring_->members();
   std::sort(j.proc.begin(), j.proc.end());
   j.probe = true;
-  j.heard = reach_.heard(now);
-  util::byte_vector buf;
-  wire::encode(j, buf);
-  util::shared_bytes bytes(std::move(buf));
-  for (node_id n : all_daemons())
-    if (n != cfg_.self) out_.packets.push_back(outgoing_packet{n, bytes});
+  send(j, all_daemons());
   probed_at_ = now;
 }
 

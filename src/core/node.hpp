@@ -128,6 +128,9 @@ class node {
   // `merge`: to merge with a ring outside ours (keeps what reachability knew).
   void become_gather(time_point now, std::vector<node_id> heard = {}, const wire::join* j = nullptr,
                      bool merge = false);
+  // A join with this daemon's identity, rings and heard set; the caller fills in the sets.
+  wire::join join_of(time_point now) const;
+  void send(const wire::join& j, const std::vector<node_id>& to);
   void send_join(const std::vector<node_id>& to, time_point now);
   // Operational: our ring and whom we hear, to every other configured daemon.
   void send_probe(time_point now);
