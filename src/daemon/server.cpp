@@ -33,6 +33,10 @@ constexpr std::size_t packet_bytes_loopback = 16 * 1024;
 constexpr std::size_t status_sessions_max = 1000;
 constexpr std::size_t status_groups_max = 1000;
 constexpr std::size_t status_group_members_max = 100;
+// Clients over the quota wait this long at most for their connect message to be read before
+// the reject (upstream waits a second for a client's first bytes), this many at once.
+constexpr std::chrono::milliseconds refusal_wait = 1000ms;
+constexpr std::size_t refusals_max = 64;
 
 // A restarted daemon is a new incarnation (core::config::incarnation): kept in the runtime
 // directory; without one, derived from the clock.
@@ -247,7 +251,9 @@ void server::stop(const std::string& why) {
   ::unlink(unix_path_.c_str());
   if (control_) control_->close();  // removes the socket file
   for (auto& [id, s] : sessions_) s->shutdown();
+  for (auto& [id, s] : refusals_) s->shutdown();
   sessions_.clear();
+  refusals_.clear();
   transport_->close();
   timer_.cancel();
   tcp_retry_.cancel();
@@ -319,9 +325,22 @@ void server::add_session(asio::generic::stream_protocol::socket socket, std::str
   }
   if (sessions_.size() >= opt_.sessions_max) {
     spdlog::warn("refusing a client from {}: {} sessions already", peer, sessions_.size());
-    std::byte b{static_cast<std::uint8_t>(cl::reject_quota)};
-    asio::error_code ec;
-    socket.write_some(asio::buffer(&b, 1), ec);
+    if (refusals_.size() >= refusals_max) {
+      // A flood of refused clients holds no more descriptors than this: the rest get the
+      // byte at once, as upstream sends it (a client that writes first may miss it).
+      std::byte b{static_cast<std::uint8_t>(cl::reject_quota)};
+      asio::error_code ec;
+      socket.write_some(asio::buffer(&b, 1), ec);
+      return;
+    }
+    // Answered after its connect message, within a second (session::refuse()).
+    session_limits limits = opt_.limits;
+    limits.handshake_timeout = std::min(limits.handshake_timeout, refusal_wait);
+    core::session_id id{next_session_++};
+    auto s = std::make_shared<session>(*this, id, std::move(socket), std::move(peer), limits,
+                                       local);
+    refusals_.emplace(id.value, s);
+    s->refuse(cl::reject_quota);
     return;
   }
   core::session_id id{next_session_++};
@@ -388,7 +407,10 @@ void server::closed(session& s, bool was_open, const std::string& reason) {
     spdlog::info("client from {} refused: {}", s.peer(), reason);
   }
   // Dropped after the current handler: the session may still be on the call stack.
-  asio::post(io_, [this, id = s.id()] { sessions_.erase(id.value); });
+  asio::post(io_, [this, id = s.id()] {
+    sessions_.erase(id.value);
+    refusals_.erase(id.value);
+  });
 }
 
 // --- the core -------------------------------------------------------------------------------

@@ -131,6 +131,9 @@ class server : public session_host, public control_host {
   std::optional<core::configuration> configuration_;  // the last one installed
 
   std::unordered_map<std::uint32_t, std::shared_ptr<session>> sessions_;
+  // Clients over the quota, read until their REJECT_QUOTA is written (not sessions: no quota,
+  // no status entry); at most refusals_max.
+  std::unordered_map<std::uint32_t, std::shared_ptr<session>> refusals_;
   std::map<std::string, core::session_id, std::less<>> claimed_;  // names in handshakes
   std::uint32_t next_session_ = 1;
   std::vector<std::weak_ptr<session>> paused_;

@@ -70,10 +70,20 @@ void session::start() {
   handshake_timer_.expires_after(limits_.handshake_timeout);
   handshake_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
     if (ec || (self->state_ != state::connect && self->state_ != state::auth)) return;
+    if (self->refusal_ != 0) {
+      // Nothing unread is left behind (what arrived is in in_): the reply is not reset away.
+      self->reject(self->refusal_, "over the session quota (no connect message in time)");
+      return;
+    }
     self->host_.closed(*self, false, "handshake not completed in time");
     self->finish();
   });
   read_more();
+}
+
+void session::refuse(std::int8_t code) {
+  refusal_ = code;
+  start();
 }
 
 void session::shutdown() {
@@ -272,6 +282,11 @@ bool session::process_connect() {
   auto got = std::span<const std::byte>(in_.data() + in_begin_, in_end_ - in_begin_);
   auto p = cl::parse_connect(got);
   if (p.st == cl::connect_parse::state::need_more) return false;
+  if (refusal_ != 0) {
+    in_begin_ = in_end_;  // whatever it is, read: the close after the reply is no reset
+    reject(refusal_, "over the session quota");
+    return false;
+  }
   if (p.st == cl::connect_parse::state::reject) {
     reject(p.reject, "refused connect message");
     return false;

@@ -72,6 +72,13 @@ class session : public std::enable_shared_from_this<session> {
   ~session();
 
   void start();
+  // Instead of start(): reads the client's connect message (within the handshake timeout),
+  // then answers `code` (REJECT_QUOTA) and closes. Upstream writes the reject as soon as it
+  // accepts, but a client then writing its connect message to a closed socket fails (EPIPE)
+  // before it reads the byte, and over TCP that unread message turns the close into a reset
+  // that can discard the byte; read first, nothing unread is left and nothing is written to a
+  // closed socket.
+  void refuse(std::int8_t code);
   // Queues a message for the client; disconnects it when its queue is over the limits.
   void deliver(util::shared_bytes bytes);
   // Continues reading after the daemon refused a submit.
@@ -137,6 +144,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string private_group_;  // "#name#daemon"
   bool membership_ = false;
   bool name_claimed_ = false;
+  std::int8_t refusal_ = 0;  // nonzero: refuse() answers this code after the connect message
 
   std::vector<std::byte> in_;  // received, not yet consumed: [in_begin_, in_end_)
   std::size_t in_begin_ = 0;

@@ -335,6 +335,30 @@ class SessionLimits(cluster.ClusterTestCase):
         sessions[-1].disconnect()
         Handshake.assert_works(self, self.connect_when_possible())
 
+    def refused_after(self, endpoint, pause):
+        """At the quota: a client that connects and writes its connect message only `pause`
+        seconds later (a slow client, or one that lost the race with the daemon's accept) still
+        reads REJECT_QUOTA, then the close."""
+        self.open_sessions(997)
+        sock = sp.open_socket(endpoint)
+        self.addCleanup(sock.close)
+        deadline = time.monotonic() + 5
+        if pause:
+            time.sleep(pause)  # the stimulus under test, not a wait
+            sp._send_all(sock, sp.connect_message(random_name("late")), deadline)
+        self.assertEqual(sp.recv_exact(sock, 1, deadline), b"\xfd")
+        with self.assertRaises(sp.ConnectionClosed):
+            sp.recv_exact(sock, 1, deadline)
+
+    def test_reject_quota_reaches_a_client_that_writes_after_the_accept(self):
+        """Regression: the daemon wrote the reject at accept and closed at once; the client's
+        connect message then failed with EPIPE before it read the byte (CONNECTION_CLOSED)."""
+        self.refused_after(self.cluster.unix_path(1), 0.2)
+
+    def test_a_silent_client_over_the_quota_is_refused_in_bounded_time(self):
+        """Waiting for the connect message does not keep a silent client's descriptor."""
+        self.refused_after(self.cluster.unix_path(1), 0)
+
     def test_out_of_descriptors_clients_wait_and_nothing_spins(self):
         c = self.cluster
         pid = c.procs[1].pid
