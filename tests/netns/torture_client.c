@@ -713,8 +713,11 @@ int main(int argc, char **argv) {
     pump(ms);
   }
   if (connected) {
+    /* Every client logs its final views at the same deadline, before anyone leaves: linger
+     * without reading so that the first disconnect comes after all the "final" lines. */
     begin_line("final");
     end_line(1);
+    if (!stop_requested) usleep(700000);
     drop_connection("end");
   }
   begin_line("exit");
