@@ -22,7 +22,7 @@ in turn (reconnects get a new name). Kinds of violation:
   safe           a SAFE message delivered in a regular view is missing at a member of that
                  view that moved with the deliverer to the same next view (or the end)
   self_delivery  a connection that stayed to the end did not get its own message to a group
-                 it was in (nor SELF_DISCARD)
+                 it was in (not sent with SELF_DISCARD), or got back one sent with it
   converge       at the end, the live connections of a group are not in one view, or that view
                  does not list exactly them
 
@@ -194,6 +194,9 @@ class Checker:
                 if key in conn.pos:
                     self.flag("duplicate", f"{conn.name} delivers {key} again at t={e['t']}")
                     continue
+                if key[0] == conn.name and e.get("sd"):
+                    self.flag("self_delivery", f"{conn.name} got back its own {key} sent with "
+                                               f"SELF_DISCARD (t={e['t']})")
                 conn.pos[key] = n
                 self.delivered_by[key].append((conn.name, n))
                 n += 1
@@ -356,6 +359,10 @@ class Checker:
                         self.flag("gid", f"gid {list(v.gid)} of {g}: {lists[k][1]} sees "
                                          f"{lists[k][0]}, {conn.name} sees {v.members}")
 
+    def discarded(self, key, conn: str) -> bool:
+        """key was sent by conn with SELF_DISCARD (so conn never gets it)."""
+        return key[0] == conn and bool(self.sends.get(key, {}).get("sd"))
+
     def check_vs(self) -> None:
         steps: dict = defaultdict(list)   # (group, gid, next gid) -> [(conn, vs of next, msgs)]
         for conn in self.conns.values():
@@ -368,7 +375,11 @@ class Checker:
             for i, (a, vs_a, msgs_a) in enumerate(rows):
                 for b, vs_b, msgs_b in rows[i + 1:]:
                     if b in vs_a and a in vs_b and msgs_a != msgs_b:
-                        only_a, only_b = sorted(msgs_a - msgs_b), sorted(msgs_b - msgs_a)
+                        # a sender's own SELF_DISCARD messages count as delivered to it
+                        only_a = sorted(k for k in msgs_a - msgs_b if not self.discarded(k, b))
+                        only_b = sorted(k for k in msgs_b - msgs_a if not self.discarded(k, a))
+                        if not only_a and not only_b:
+                            continue
                         self.flag("vs", f"{g} {list(gid)} -> {list(nxt)}: {a} and {b} in one "
                                         f"vs-set; only {a}: {len(only_a)} {only_a[:3]}, "
                                         f"only {b}: {len(only_b)} {only_b[:3]}")
@@ -381,7 +392,7 @@ class Checker:
                 w = self.view_index.get((m, g, v.gid))
                 if w is None or w.next != v.next or w.next in ("LEFT", "GONE"):
                     continue
-                if key not in w.msgs:
+                if key not in w.msgs and not self.discarded(key, m):
                     self.flag("safe", f"SAFE {key} delivered by {deliverer} in regular view "
                                       f"{list(v.gid)} of {g}; {m}, in that view and the next, "
                                       f"did not deliver it in the view")
