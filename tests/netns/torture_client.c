@@ -21,7 +21,12 @@
  * usage: torture_client --daemon SPEC --name NAME --groups G1,G2 [--other G3,...]
  *          [--rate MSGS_PER_S] [--seconds S | --send-until MONO_S --exit-at MONO_S]
  *          [--seed N] --log PATH [--drop-recv | --grow] [--churn MEAN_S] [--churn-exit]
- *          [--max-size BYTES]
+ *          [--max-size BYTES] [--lifetime S]
+ *
+ * At --send-until it stops sending and churning (rejoining what it had left); at --exit-at it
+ * logs "final" (its views then are the end of the run), lingers 0.7 s without reading, and
+ * disconnects. --lifetime S: a short-lived client that SP_disconnects or SP_kills after S
+ * seconds and exits, without a "final". SIGTERM ends it early (still with "final").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +62,7 @@ static int drop_recv_mode = 1;
 static double churn_mean_s;
 static int churn_exit;
 static int max_size = 100 * 1024;
+static double lifetime_s; /* > 0: a short-lived client, gone after this long (no "final") */
 
 static FILE *logf;
 static int64_t last_flush_ns;
@@ -598,7 +604,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: torture_client --daemon SPEC --name NAME --groups G1,G2 [--other G3]\n"
           "  [--rate N] [--seconds S | --send-until MONO_S --exit-at MONO_S] [--seed N]\n"
-          "  --log PATH [--drop-recv | --grow] [--churn MEAN_S] [--churn-exit] [--max-size B]\n");
+          "  --log PATH [--drop-recv | --grow] [--churn MEAN_S] [--churn-exit] [--max-size B]\n"
+          "  [--lifetime S]\n");
   exit(2);
 }
 
@@ -611,7 +618,8 @@ int main(int argc, char **argv) {
       {"seed", required_argument, 0, 'S'},     {"log", required_argument, 0, 'l'},
       {"drop-recv", no_argument, 0, 'D'},      {"grow", no_argument, 0, 'G'},
       {"churn", required_argument, 0, 'c'},    {"churn-exit", no_argument, 0, 'E'},
-      {"max-size", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+      {"max-size", required_argument, 0, 'm'}, {"lifetime", required_argument, 0, 'L'},
+      {0, 0, 0, 0}};
   const char *log_path = NULL;
   double seconds = 10, send_until = 0, exit_at = 0;
   unsigned long long seed = 1;
@@ -633,6 +641,7 @@ int main(int argc, char **argv) {
       case 'c': churn_mean_s = atof(optarg); break;
       case 'E': churn_exit = 1; break;
       case 'm': max_size = atoi(optarg); break;
+      case 'L': lifetime_s = atof(optarg); break;
       default: usage();
     }
   }
@@ -666,9 +675,17 @@ int main(int argc, char **argv) {
   int64_t next_churn =
       churn_mean_s > 0 ? now_ns() + (int64_t)((0.5 + uniform()) * churn_mean_s * 1e9) : INT64_MAX;
   int final_logged = 0;
+  int64_t die_at = lifetime_s > 0 ? start + (int64_t)(lifetime_s * 1e9) : INT64_MAX;
   while (!stop_requested) {
     int64_t t = now_ns();
     if (t >= exit_at_ns) break;
+    if (t >= die_at) {
+      drop_connection(next_rand() % 2 ? "kill" : "disconnect");
+      begin_line("exit");
+      end_line(1);
+      fclose(logf);
+      return 0;
+    }
     if (!connected) {
       connect_retrying();
       continue;
