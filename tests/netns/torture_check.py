@@ -17,10 +17,12 @@ in turn (reconnects get a new name). Kinds of violation:
   outside_view   a data message reached a connection that was in none of its groups at that
                  point of its own views (and it was not sent to its private group)
   gid            one (group, gid) with two member lists, or a connection seeing a gid come back
-  vs             two connections that install the same view and the same next view, in the
-                 same vs-set, delivered different messages of the group in between
-  safe           a SAFE message delivered in a regular view is missing at a member of that
-                 view that moved with the deliverer to the same next view (or the end)
+  vs             two connections that install the same view V' of a group, each in the other's
+                 vs-set, came from different previous views, or delivered different
+                 messages of the group in the previous view V
+  safe           a SAFE message delivered in a regular view V is missing at a member of V
+                 that installed V and then stayed in the group and connected (a later view
+                 or the end), which includes every member that moved on with the deliverer
   self_delivery  a connection that stayed to the end did not get its own message to a group
                  it was in (not sent with SELF_DISCARD), or got back one sent with it
   converge       at the end, the live connections of a group are not in one view, or that view
@@ -364,24 +366,34 @@ class Checker:
         return key[0] == conn and bool(self.sends.get(key, {}).get("sd"))
 
     def check_vs(self) -> None:
-        steps: dict = defaultdict(list)   # (group, gid, next gid) -> [(conn, vs of next, msgs)]
+        """Two connections that install the same view V' of G, each in the other's vs-set,
+        came from the same previous view V and delivered the same messages of G in V."""
+        steps: dict = defaultdict(list)   # (group, gid of V') -> [(conn, vs of V', V)]
         for conn in self.conns.values():
             for g, views in conn.views.items():
                 for v, w in zip(views, views[1:]):
                     if v is None or w is None:
                         continue
-                    steps[(g, v.gid, w.gid)].append((conn.name, w.vs, v.msgs))
-        for (g, gid, nxt), rows in steps.items():
-            for i, (a, vs_a, msgs_a) in enumerate(rows):
-                for b, vs_b, msgs_b in rows[i + 1:]:
-                    if b in vs_a and a in vs_b and msgs_a != msgs_b:
-                        # a sender's own SELF_DISCARD messages count as delivered to it
-                        only_a = sorted(k for k in msgs_a - msgs_b if not self.discarded(k, b))
-                        only_b = sorted(k for k in msgs_b - msgs_a if not self.discarded(k, a))
-                        if not only_a and not only_b:
-                            continue
-                        self.flag("vs", f"{g} {list(gid)} -> {list(nxt)}: {a} and {b} in one "
-                                        f"vs-set; only {a}: {len(only_a)} {only_a[:3]}, "
+                    steps[(g, w.gid)].append((conn.name, w.vs, v))
+        for (g, nxt), rows in steps.items():
+            for i, (a, vs_a, va) in enumerate(rows):
+                for b, vs_b, vb in rows[i + 1:]:
+                    if b not in vs_a or a not in vs_b:
+                        continue
+                    if va.gid != vb.gid:
+                        self.flag("vs", f"{g} -> {list(nxt)}: {a} and {b} in one vs-set, but "
+                                        f"{a} comes from {list(va.gid)} ({len(va.msgs)} "
+                                        f"delivered) and {b} from {list(vb.gid)} "
+                                        f"({len(vb.msgs)} delivered)")
+                        continue
+                    if va.msgs == vb.msgs:
+                        continue
+                    # a sender's own SELF_DISCARD messages count as delivered to it
+                    only_a = sorted(k for k in va.msgs - vb.msgs if not self.discarded(k, b))
+                    only_b = sorted(k for k in vb.msgs - va.msgs if not self.discarded(k, a))
+                    if only_a or only_b:
+                        self.flag("vs", f"{g} {list(va.gid)} -> {list(nxt)}: {a} and {b} in "
+                                        f"one vs-set; only {a}: {len(only_a)} {only_a[:3]}, "
                                         f"only {b}: {len(only_b)} {only_b[:3]}")
 
     def check_safe(self) -> None:
@@ -390,7 +402,9 @@ class Checker:
                 if m == deliverer or m not in self.conns:
                     continue
                 w = self.view_index.get((m, g, v.gid))
-                if w is None or w.next != v.next or w.next in ("LEFT", "GONE"):
+                # m stays in G and connected (EVS: every member of V that does not crash);
+                # this covers the members that move with the deliverer to its next view
+                if w is None or w.next in ("LEFT", "GONE"):
                     continue
                 if key not in w.msgs and not self.discarded(key, m):
                     self.flag("safe", f"SAFE {key} delivered by {deliverer} in regular view "

@@ -207,6 +207,15 @@ class CheckerCatchesEachBreak(unittest.TestCase):
         self.assertIn("vs", ck.violations)
         self.assertNotIn("hole", ck.violations)
 
+    def test_one_vs_set_two_previous_views(self):
+        # C merges from its own view but A and C both claim the other came along
+        for c in (A, C):
+            log = self.h.logs[c]
+            log[find(log, lambda e: e["ev"] == "memb", 2)]["vs"] = [A, B, C]
+        ck = check(self.h)
+        self.assertIn("vs", ck.violations)
+        self.assertIn("comes from", ck.violations["vs"][0])
+
     def test_a_lost_safe_delivery(self):
         # B#5 is SAFE in the regular view {A, B}; A moves on with B to the merged view
         log = self.h.logs[A]
