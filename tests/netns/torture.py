@@ -157,13 +157,23 @@ class Run:
     def drop_from(self, i: int, sources: list[int]) -> None:
         """Host i drops every packet from the hosts in `sources`."""
         addrs = ", ".join(self.net.address(s) for s in sources)
-        self.nft(i, f'add rule inet torture input iifname "eth0" ip saddr {{ {addrs} }} drop\n')
+        self.nft(i, f'add rule inet torture input iifname "eth0" ip saddr {{ {addrs} }} counter drop\n')
 
     def lossy(self, i: int, percent: int) -> None:
         self.nft(i, f'add rule inet torture input iifname "eth0" numgen random mod 100 < '
-                    f'{percent} drop\n')
+                    f'{percent} counter drop\n')
+
+    def dropped(self, i: int) -> int:
+        """Packets host i's torture rules dropped so far."""
+        out = subprocess.run(self.net.exec_prefix(i) + ["nft", "list", "chain", "inet", "torture",
+                                                        "input"],
+                             capture_output=True, text=True, timeout=10)
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out.stdout))
 
     def heal(self, i: int) -> None:
+        n = self.dropped(i)
+        if n:
+            print(f"           host {i} dropped {n} packets", flush=True)
         self.nft(i, "flush chain inet torture input\n")
 
     def heal_all(self) -> None:
@@ -255,8 +265,8 @@ def kill(r: Run) -> None:
     r.cluster.kill9(3)
     r.mark("kill -9 d3")
     r.sleep_until(0.55)
-    r.cluster.start(3, wait=True, timeout=15)
     r.mark("restart d3")
+    r.cluster.start(3, wait=True, timeout=15)
 
 
 def partition(r: Run, minority: list[int]) -> None:

@@ -86,6 +86,8 @@ class Checker:
         self.view_index: dict = {}     # (conn, group, gid) -> View
         self.membs = 0
         self.trans_count = 0
+        # how much each check had to look at (a check that saw nothing proves nothing)
+        self.checked = defaultdict(int)
 
     # ---- input ----
 
@@ -218,6 +220,7 @@ class Checker:
                 if conn.final:
                     conn.final_views[g] = v
         if conn.final:
+            self.checked["self_delivery"] += len(expected_self)
             for key in expected_self:
                 if key not in conn.pos and key not in self.failed_sends:
                     s = self.sends[key]
@@ -283,6 +286,7 @@ class Checker:
                         if len(ctrs) < 2:
                             continue
                         lo, hi = min(ctrs), max(ctrs)
+                        self.checked["hole"] += 1
                         all_ctrs = by_sender_group[(s, g)]
                         i = bisect.bisect_right(all_ctrs, lo)
                         j = bisect.bisect_left(all_ctrs, hi)
@@ -308,6 +312,7 @@ class Checker:
             seqs[conn.name] = uniq
             for a, b in zip(uniq, uniq[1:]):
                 succ[a].add(b)
+            self.checked["total_order"] += len(uniq)
         sccs = [c for c in strongly_connected(succ) if len(c) > 1]
         for comp in sccs:
             self.flag("total_order", self.explain_cycle(comp, seqs))
@@ -337,6 +342,7 @@ class Checker:
                 elif ev == "send" and e["svc"] in CAUSAL_CLASS:
                     key = (sender.name, e["ctr"])
                     for c, p in self.delivered_by.get(key, ()):
+                        self.checked["causal"] += 1
                         before = runmax.get(c)
                         if before is not None and before[0] > p:
                             self.flag("causal", f"{c} delivers {key} before {before[1]}, which "
@@ -380,6 +386,7 @@ class Checker:
                 for b, vs_b, vb in rows[i + 1:]:
                     if b not in vs_a or a not in vs_b:
                         continue
+                    self.checked["vs"] += 1
                     if va.gid != vb.gid:
                         self.flag("vs", f"{g} -> {list(nxt)}: {a} and {b} in one vs-set, but "
                                         f"{a} comes from {list(va.gid)} ({len(va.msgs)} "
@@ -406,6 +413,7 @@ class Checker:
                 # this covers the members that move with the deliverer to its next view
                 if w is None or w.next in ("LEFT", "GONE"):
                     continue
+                self.checked["safe"] += 1
                 if key not in w.msgs and not self.discarded(key, m):
                     self.flag("safe", f"SAFE {key} delivered by {deliverer} in regular view "
                                       f"{list(v.gid)} of {g}; {m}, in that view and the next, "
@@ -417,6 +425,7 @@ class Checker:
             for g in conn.final_views:
                 live[g].append(conn)
         for g, conns in sorted(live.items()):
+            self.checked["converge"] += len(conns)
             gids = defaultdict(list)
             for c in conns:
                 gids[c.final_views[g].gid].append(c.name)
@@ -455,6 +464,7 @@ class Checker:
             "distinct_views": len({(g, v.gid) for c in self.conns.values()
                                    for g, vs in c.views.items() for v in vs if v}),
             **self.counts,
+            "checked": dict(self.checked),
             "violations": {k: len(v) for k, v in self.violations.items() if v},
         }
 
@@ -469,8 +479,7 @@ class Checker:
                 ts = [e["t"] for e in conn.events]
                 if not ts or ts[0] > t or ts[-1] < t:
                     continue
-                after = [e["t"] for e in conn.events if e["ev"] == "memb" and e["t"] > t
-                         and e["cause"] == "network"]
+                after = [e["t"] for e in conn.events if e["ev"] == "memb" and e["t"] > t]
                 if after:
                     waits.append((after[0] - t) / 1e6)
                 else:
@@ -490,6 +499,8 @@ class Checker:
               f"delivered, {f['views']} views ({f['distinct_views']} distinct), "
               f"{f['transitions']} transitional signals, {f['errors']} client errors, "
               f"{f['connect_failed']} failed connects", file=out)
+        print("  checked: " + ", ".join(f"{k} {v}" for k, v in sorted(self.checked.items())),
+              file=out)
         if timeline:
             for r in self.recovery(timeline):
                 extra = (f"median {r['median_ms']} ms, max {r['max_ms']} ms"
