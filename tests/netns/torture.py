@@ -18,11 +18,13 @@ churn-loss (see SCENARIOS below for what each does and when).
 Faults are made with nftables rules in the hosts' namespaces (an inet table "torture" with an
 input chain, rules only on eth0) — drop by source address for partitions and one-way links,
 "numgen random mod 100 < 5 drop" for loss — and kill -9 for daemons and clients. The kernel here
-has no sch_netem; loss is done without delay or reordering (see README.md).
+has no sch_netem: delay and reordering come from nfq_delay.c behind an iptables NFQUEUE rule
+(the kernel has no nft queue expression); without nfq_delay or iptables, loss goes alone.
 
 usage (as root): torture.py --scenario NAME [--seconds S] [--rate R] [--seed N] [--keep]
   $CHORUSD (default <repo>/build/tools/chorusd) and $TORTURE_CLIENT (default
-  <repo>/build/tests/netns/torture_client) name the binaries.
+  <repo>/build/tests/netns/torture_client) and $NFQ_DELAY (default
+  <repo>/build/tests/netns/nfq_delay) name the binaries.
 Exit: 0 no violation, 1 violations, 2 the run could not be set up, 77 no namespaces here.
 """
 
@@ -50,6 +52,7 @@ import torture_check  # noqa: E402
 
 REPO = HERE.parents[1]
 DEFAULT_CLIENT = REPO / "build" / "tests" / "netns" / "torture_client"
+DEFAULT_NFQ = REPO / "build" / "tests" / "netns" / "nfq_delay"
 GROUPS = ["ga", "gb", "gc"]
 QUIET_S = 4.0       # between the end of sending and the clients' final views
 SETUP_EXIT = 2
@@ -75,6 +78,8 @@ class Run:
         self.rate = rate
         self.keep = keep
         self.client_bin = os.environ.get("TORTURE_CLIENT") or str(DEFAULT_CLIENT)
+        self.nfq_bin = os.environ.get("NFQ_DELAY") or str(DEFAULT_NFQ)
+        self.delayers: dict[int, subprocess.Popen] = {}
         if not os.access(self.client_bin, os.X_OK):
             raise SetupError(f"torture_client not found at {self.client_bin}: build it or set "
                              "TORTURE_CLIENT")
@@ -157,7 +162,8 @@ class Run:
     def drop_from(self, i: int, sources: list[int]) -> None:
         """Host i drops every packet from the hosts in `sources`."""
         addrs = ", ".join(self.net.address(s) for s in sources)
-        self.nft(i, f'add rule inet torture input iifname "eth0" ip saddr {{ {addrs} }} counter drop\n')
+        self.nft(i, f'add rule inet torture input iifname "eth0" ip saddr {{ {addrs} }} '
+                    'counter drop\n')
 
     def lossy(self, i: int, percent: int) -> None:
         self.nft(i, f'add rule inet torture input iifname "eth0" numgen random mod 100 < '
@@ -170,11 +176,51 @@ class Run:
                              capture_output=True, text=True, timeout=10)
         return sum(int(n) for n in re.findall(r"counter packets (\d+)", out.stdout))
 
+    def delay_available(self) -> str | None:
+        """None if nfq_delay can delay and reorder here, else why not."""
+        if not os.access(self.nfq_bin, os.X_OK):
+            return f"no nfq_delay at {self.nfq_bin} (set NFQ_DELAY)"
+        if shutil.which("iptables") is None:
+            return "no iptables (the kernel has no nft queue; NFQUEUE goes through iptables)"
+        return None
+
+    def delayed(self, i: int, seed: int) -> bool:
+        """Host i's incoming UDP on eth0 waits 2 +- 1 ms in nfq_delay, a quarter of it 4 ms
+        more (reordered). Returns False (after saying why) if that cannot be done here."""
+        why = self.delay_available()
+        if why is not None:
+            print(f"           no delay or reordering: {why}; loss only", flush=True)
+            return False
+        p = subprocess.Popen(self.net.exec_prefix(i) + [
+            self.nfq_bin, "--queue", "0", "--delay-us", "2000", "--jitter-us", "1000",
+            "--reorder", "25", "--seed", str(self.seed + i)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True)
+        self.delayers[i] = p
+        if not p.stdout.readline().startswith("ready"):
+            raise SetupError(f"nfq_delay on host {i} did not start")
+        out = subprocess.run(self.net.exec_prefix(i) + [
+            "iptables", "-A", "INPUT", "-i", "eth0", "-p", "udp", "-j", "NFQUEUE",
+            "--queue-num", "0", "--queue-bypass"], capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            raise SetupError(f"iptables on host {i}: {out.stderr.strip()}")
+        return True
+
     def heal(self, i: int) -> None:
         n = self.dropped(i)
         if n:
             print(f"           host {i} dropped {n} packets", flush=True)
         self.nft(i, "flush chain inet torture input\n")
+        p = self.delayers.pop(i, None)
+        if p is not None:
+            subprocess.run(self.net.exec_prefix(i) + ["iptables", "-F", "INPUT"],
+                           capture_output=True, timeout=10)
+            p.send_signal(signal.SIGTERM)
+            try:
+                out, _ = p.communicate(timeout=5)
+                print(f"           host {i}: {out.strip()}", flush=True)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
     def heal_all(self) -> None:
         for i in self.net.hosts:
@@ -242,7 +288,7 @@ class Run:
                   f"next fault: {counts}")
 
     def close(self) -> None:
-        for p in self.clients.values():
+        for p in [*self.clients.values(), *self.delayers.values()]:
             if p.poll() is None:
                 p.kill()
                 try:
@@ -309,12 +355,18 @@ def oneway_1to3(r: Run) -> None:
     oneway(r, 1, 3)
 
 
+def lossy_network(r: Run) -> None:
+    delayed = all([r.delayed(i, r.seed) for i in r.net.hosts])
+    for i in r.net.hosts:
+        r.lossy(i, 5)
+    r.mark("5 % loss" + (", 2+-1 ms delay, 25 % reordered," if delayed else "")
+           + " at every host's input")
+
+
 def loss(r: Run) -> None:
     r.standard_clients()
     r.sleep_until(0.1)
-    for i in r.net.hosts:
-        r.lossy(i, 5)
-    r.mark("5 % loss at every host's input")
+    lossy_network(r)
     r.sleep_until(0.75)
     r.heal_all()
     r.mark("heal")
@@ -349,9 +401,7 @@ def churn(r: Run) -> None:
 
 
 def churn_loss(r: Run) -> None:
-    for i in r.net.hosts:
-        r.lossy(i, 5)
-    r.mark("5 % loss at every host's input")
+    lossy_network(r)
     churn_clients(r)
     r.sleep_until(0.8)
     r.heal_all()
