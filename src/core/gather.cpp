@@ -60,25 +60,11 @@ gather_sets::outcome gather_sets::on_join(node_id sender, std::vector<node_id> p
   return grew ? outcome::changed : outcome::unchanged;
 }
 
-bool gather_sets::fail_unagreed() {
+template <typename Pred>
+bool gather_sets::fail_members_if(Pred give_up) {
   bool grew = false;
   for (node_id n : members()) {
-    if (agreed_.count(n) == 0) {
-      fail_.push_back(n);
-      grew = true;
-    }
-  }
-  if (grew) {
-    normalize(fail_);
-    changed();
-  }
-  return grew;
-}
-
-bool gather_sets::fail_outside(const std::vector<node_id>& group) {
-  bool grew = false;
-  for (node_id n : members()) {
-    if (n == self_ || contains(group, n)) continue;
+    if (n == self_ || !give_up(n)) continue;
     fail_.push_back(n);
     grew = true;
   }
@@ -87,6 +73,14 @@ bool gather_sets::fail_outside(const std::vector<node_id>& group) {
     changed();
   }
   return grew;
+}
+
+bool gather_sets::fail_unagreed() {
+  return fail_members_if([&](node_id n) { return agreed_.count(n) == 0; });
+}
+
+bool gather_sets::fail_outside(const std::vector<node_id>& group) {
+  return fail_members_if([&](node_id n) { return !contains(group, n); });
 }
 
 bool gather_sets::add(node_id n) {

@@ -53,6 +53,9 @@ class gather_sets {
 
  private:
   void changed();
+  // Gives up on every member but self for which `give_up(member)` holds; true if any.
+  template <typename Pred>
+  bool fail_members_if(Pred give_up);
 
   node_id self_;
   std::vector<node_id> proc_;  // sorted, unique

@@ -362,8 +362,8 @@ TEST(groups, after_a_merge_every_daemon_holds_a_group_under_the_same_id) {
 // d1 and d2 split; on each side the exchange is cut short, so both still name the ring they
 // shared as the last one whose exchange completed; then they merge. They came from different
 // configurations (and a's side delivered a message b never saw): different vs-sets.
-TEST(groups, vs_sets_group_members_by_the_configuration_their_daemon_came_from) {
-  harness a(d1), b(d2);
+// d1 and d2 in ring {d1, d2} (agreed), #a#d1 and #b#d2 both in group g.
+void both_in_group_g(harness& a, harness& b) {
   ring_id p{d1, 1};
   for (auto* h : {&a, &b}) h->config(configuration::kind::transitional, p, {h->self});
   merge({&a, &b}, p, {d1, d2});
@@ -374,6 +374,11 @@ TEST(groups, vs_sets_group_members_by_the_configuration_their_daemon_came_from) 
     h->op(d2, wire::group_msg_kind::join, "#b#d2", "g");
     take(h->g);
   }
+}
+
+TEST(groups, vs_sets_group_members_by_the_configuration_their_daemon_came_from) {
+  harness a(d1), b(d2);
+  both_in_group_g(a, b);
   ring_id ra{d1, 2}, rb{d2, 2}, r{d1, 3};
   a.config(configuration::kind::transitional, ra, {d1});
   a.config(configuration::kind::regular, ra, {d1});
@@ -399,16 +404,7 @@ TEST(groups, vs_sets_group_members_by_the_configuration_their_daemon_came_from) 
 // did, so r's view must not put them in one vs-set.
 TEST(groups, vs_sets_split_members_whose_daemons_took_different_paths_since_the_last_view) {
   harness a(d1), b(d2);
-  ring_id p{d1, 1};
-  for (auto* h : {&a, &b}) h->config(configuration::kind::transitional, p, {h->self});
-  merge({&a, &b}, p, {d1, d2});
-  a.g.open_session(session_id{1}, "#a#d1", true);
-  b.g.open_session(session_id{1}, "#b#d2", true);
-  for (auto* h : {&a, &b}) {
-    h->op(d1, wire::group_msg_kind::join, "#a#d1", "g");
-    h->op(d2, wire::group_msg_kind::join, "#b#d2", "g");
-    take(h->g);
-  }
+  both_in_group_g(a, b);
   ring_id ra{d1, 2}, rb{d2, 2}, q{d1, 3}, r{d1, 4};
   a.config(configuration::kind::transitional, ra, {d1});
   a.config(configuration::kind::regular, ra, {d1});
