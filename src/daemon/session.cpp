@@ -22,6 +22,11 @@ constexpr std::size_t write_batch_max = 64;
 // The largest frame a client may send: header plus groups and data (spec §5.4).
 constexpr std::size_t frame_bytes_max = cl::header_bytes + cl::body_bytes_max;
 
+// A write error that means the client closed its end (or stopped reading).
+bool client_gone(const asio::error_code& ec) {
+  return ec == asio::error::broken_pipe || ec == asio::error::connection_reset;
+}
+
 util::shared_bytes one_byte(std::int8_t b) {
   return util::shared_bytes(util::byte_vector{static_cast<std::byte>(b)});
 }
@@ -428,7 +433,7 @@ void session::fail(const std::string& reason) {
 // --- writing --------------------------------------------------------------------------------
 
 void session::deliver(util::shared_bytes bytes) {
-  if (state_ != state::open) return;
+  if (state_ != state::open || unwritable_) return;
   if (out_.size() >= limits_.queue_messages_max ||
       out_bytes_ + bytes.size() > limits_.queue_bytes_max) {
     fail("not reading: " + std::to_string(out_.size()) + " messages (" +
@@ -462,6 +467,15 @@ void session::write_more() {
           self->out_.pop_front();
         }
         self->writing_ = 0;
+        if (ec && self->state_ == state::open && client_gone(ec)) {
+          // The client closed its socket, maybe right after its last requests, which may
+          // still be in the socket or its ring: they are taken before the read side's EOF
+          // ends the session. Ending it here dropped them.
+          self->unwritable_ = true;
+          self->out_.clear();
+          self->out_bytes_ = 0;
+          return;
+        }
         if (ec) {
           // Unless closing (the host knows already: a reject), the host forgets
           // the session — one gone mid-handshake too, to free its name.

@@ -158,6 +158,9 @@ class session : public std::enable_shared_from_this<session> {
   int pending_fd_ = -1;                    // the memory file, until the accept carrying it is sent
   const std::byte* fd_carrier_ = nullptr;  // that accept message (an entry of out_)
   bool eof_ = false;                   // the client closed the socket; its ring is still drained
+  // A write found the client gone (EPIPE, reset): nothing more is written, and the read side
+  // ends the session at its EOF, after the requests the client sent or published before.
+  bool unwritable_ = false;
   std::array<std::byte, 64> bells_{};  // doorbell bytes land here
 
   std::deque<util::shared_bytes> out_;

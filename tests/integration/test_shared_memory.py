@@ -237,6 +237,29 @@ class SharedMemory(cluster.ClusterTestCase):
         m = listener.receive(5)
         self.assertTrue(m.is_membership(), m)
 
+    def test_a_failed_write_to_the_client_loses_none_of_its_requests(self):
+        """Regression: a client that closed right after publishing lost what the daemon had
+        not yet taken from its ring when a message to it failed to write (EPIPE) before the
+        socket's EOF was read: the failed write ended the session at once (under load, the
+        listener got the disconnect in place of the last messages). Here the write fails
+        first for sure: the client stops reading (its socket's read half shut), a message to
+        it fails, and only then does it publish and close."""
+        s = self.shm_connect()
+        listener, g = self.listening()
+        s.join(g)
+        listener.receive(5)
+        s.receive(5)  # its own join: nothing more is being written to it
+        s.sock.shutdown(socket.SHUT_RD)  # the daemon's writes to it fail with EPIPE now
+        listener.multicast(sp.AGREED_MESS, g, b"wake")  # ... this one, to s as well
+        self.assertEqual(listener.receive(5).data, b"wake")
+        for i in range(10):
+            s.multicast(sp.AGREED_MESS, g, b"kept%d" % i)
+        s.sock.close()
+        for i in range(10):
+            self.assertEqual(listener.receive(5).data, b"kept%d" % i)
+        m = listener.receive(5)
+        self.assertTrue(m.is_membership(), m)
+
     def test_socket_bytes_are_only_doorbells(self):
         s = self.shm_connect()
         s.sock.send(os.urandom(200))  # not requests: ignored
