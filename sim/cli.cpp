@@ -214,6 +214,8 @@ int run_swarm(const cli_request& req) {
     groups.group_seen.network_split += r.group_seen.network_split;
     groups.group_seen.transitions += r.group_seen.transitions;
     groups.group_seen.segments_compared += r.group_seen.segments_compared;
+    groups.group_seen.longest_view_wait =
+        std::max(groups.group_seen.longest_view_wait, r.group_seen.longest_view_wait);
     if (req.verbose)
       std::printf("%s %s complete=%s events=%llu %s\n", r.ok ? "pass" : "FAIL",
                   format_hex(o.seed).c_str(), format_duration(r.complete_at).c_str(),
@@ -245,12 +247,14 @@ int run_swarm(const cli_request& req) {
     std::printf(
         "groups: %llu views and %llu data messages received by sessions; %llu network "
         "views with several vs-sets, %llu transitional signals, %llu view changes "
-        "compared for virtual synchrony\n",
+        "compared for virtual synchrony; longest wait from a transitional signal to its view "
+        "%s\n",
         static_cast<unsigned long long>(groups.group_views),
         static_cast<unsigned long long>(groups.group_deliveries),
         static_cast<unsigned long long>(groups.group_seen.network_split),
         static_cast<unsigned long long>(groups.group_seen.transitions),
-        static_cast<unsigned long long>(groups.group_seen.segments_compared));
+        static_cast<unsigned long long>(groups.group_seen.segments_compared),
+        format_duration(groups.group_seen.longest_view_wait).c_str());
   return failed == 0 ? 0 : 1;
 }
 

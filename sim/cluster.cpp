@@ -1,6 +1,8 @@
 // cluster.cpp — the simulated shell around N core::nodes (see cluster.hpp).
 #include "sim/cluster.hpp"
 
+#include <algorithm>
+
 #include "util/assert.hpp"
 #include "util/hash.hpp"
 
@@ -8,6 +10,12 @@ namespace chorus::sim {
 namespace {
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+void add_stats(core::datagram_stats& t, const core::datagram_stats& st) {
+  t.bundles_sent += st.bundles_sent;
+  t.bundles_received += st.bundles_received;
+  t.bad_bundles += st.bad_bundles;
+}
 
 void add_stats(core::stats& t, const core::stats& st) {
   t.packets_received += st.packets_received;
@@ -92,6 +100,7 @@ void cluster::create(node_id n, core::config cfg, const char* what) {
   core::engine_config ec;
   ec.node = std::move(cfg);
   ec.groups = opts_.groups;
+  ec.multicast = opts_.multicast;
   s.node = std::make_unique<core::engine>(std::move(ec), now);
   s.next_id = (std::uint64_t{s.incarnation} << 40) + 1;
   if (listener_) listener_->on_node_created(n);
@@ -102,9 +111,13 @@ void cluster::crash(node_id n) {
   slot& s = at(n);
   CHORUS_ASSERT(s.node != nullptr, "crash of a node that is down");
   add_stats(crashed_stats_, s.node->node().stats());
+  add_stats(reads_.bundles, s.node->datagrams());
   s.node.reset();
   s.deadline.reset();
   ++s.timer_generation;  // its pending timer pops as a no-op
+  s.inbox.clear();       // what it had not read is lost with it
+  s.read_scheduled = false;
+  ++s.read_generation;
   net_.set_node_up(n, false);
   const time_point now = sched_.now();
   trace_.record(trace_kind::crash, now, {n.value, s.incarnation});
@@ -169,8 +182,35 @@ void cluster::on_arrival(in_flight& p) {
     trace_.print(now, strf("recv #%llu %u->%u%s %s", ull(id), p.from.value, to.value,
                            s.node ? "" : " (no node)", describe_packet(p.bytes.span()).c_str()));
   if (!s.node) return;
-  s.node->step(p.from, std::move(p.bytes), now);
-  drain(to);
+  s.inbox.push_back({p.from, std::move(p.bytes)});
+  if (s.read_scheduled) return;
+  s.read_scheduled = true;
+  sched_.after(opts_.batch_window, action([this, to, generation = s.read_generation] {
+                 if (at(to).read_generation == generation) read(to);
+               }));
+}
+
+void cluster::read(node_id n) {
+  slot& s = at(n);
+  s.read_scheduled = false;
+  const std::size_t count = std::min(s.inbox.size(), batch_datagrams_max);
+  std::vector<core::incoming_datagram> batch(std::make_move_iterator(s.inbox.begin()),
+                                             std::make_move_iterator(s.inbox.begin() + count));
+  s.inbox.erase(s.inbox.begin(), s.inbox.begin() + count);
+  const time_point now = sched_.now();
+  trace_.record(trace_kind::read, now, {n.value, count});
+  ++reads_.reads;
+  reads_.datagrams += count;
+  reads_.largest = std::max<std::uint64_t>(reads_.largest, count);
+  if (trace_.printing()) trace_.print(now, strf("read at %u: %zu datagrams", n.value, count));
+  s.node->receive(batch, now);
+  drain(n);
+  if (!s.inbox.empty()) {  // more than one batch had arrived: the next one at once
+    s.read_scheduled = true;
+    sched_.after(duration::zero(), action([this, n, generation = s.read_generation] {
+                   if (at(n).read_generation == generation) read(n);
+                 }));
+  }
 }
 
 void cluster::on_timer(const timer_event& t) {
@@ -241,7 +281,7 @@ void cluster::drain(node_id n) {
   slot& s = at(n);
   core::engine& e = *s.node;
   core::engine_output out = e.take_output(sched_.now());
-  route(n, out.packets);
+  route(n, out.datagrams);
   deliver_events(n, out);
   arm(n, out.deadline);
   if (opts_.check_node_invariants) {
@@ -251,14 +291,17 @@ void cluster::drain(node_id n) {
   if (listener_) listener_->on_node_output(n, out);
 }
 
-// A broadcast names its group (the sending ring's other members).
-void cluster::route(node_id n, std::vector<core::outgoing_packet>& packets) {
-  for (core::outgoing_packet& p : packets) {
-    if (p.to) {
-      net_.send(n, *p.to, p.bytes);
+// A multicast datagram names its group (the sending ring's other members).
+void cluster::route(node_id n, const std::vector<core::outgoing_datagram>& datagrams) {
+  for (const core::outgoing_datagram& d : datagrams) {
+    const util::shared_bytes bytes = core::encode_datagram(d);
+    if (d.to) {
+      net_.send(n, *d.to, bytes);
       continue;
     }
-    for (node_id m : *p.group) net_.send(n, m, p.bytes);
+    for (node_id m : *d.group) {
+      if (m != n) net_.send(n, m, bytes);
+    }
   }
 }
 
@@ -336,6 +379,13 @@ std::string cluster::describe(node_id n) const {
       ull(st.tokens_retransmitted), ull(st.packets_sent), ull(st.packets_retransmitted),
       ull(st.retransmit_requests), ull(st.messages_delivered), ull(st.dropped_duplicate),
       ull(st.dropped_beyond_window), ull(st.dropped_stale_token));
+}
+
+cluster::read_stats cluster::total_reads() const {
+  read_stats t = reads_;
+  for (const slot& s : slots_)
+    if (s.node) add_stats(t.bundles, s.node->datagrams());
+  return t;
 }
 
 core::stats cluster::total_stats() const {

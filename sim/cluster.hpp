@@ -3,11 +3,15 @@
 // network, with every output routed, traced and checked.
 //
 // Nodes have ids 1..N in ring order and share one core::config (ring {rep 1, counter 1}). The
-// cluster is the shell of DESIGN §3: it feeds each node its datagrams (step), timers (tick)
+// cluster is the shell of DESIGN §3: it feeds each node its datagrams (receive), timers (tick)
 // and client messages (submit), and after every call acts on take_output() in field order —
-// packets into the network (a broadcast becomes one independent transmission per other
-// member), events to the checker, the deadline to a timer event — then, when enabled, calls
-// check_invariants().
+// datagrams into the network (the engine has bundled and ordered them; a multicast one becomes
+// one independent transmission per other member), events to the checker, the deadline to a
+// timer event — then, when enabled, calls check_invariants().
+// Datagrams reach a node in batches, as the transport reads them: the first arrival at an idle
+// node starts a read `batch_window` later, and everything that arrived by then is one batch
+// (the engine hands its tokens over last). A batch holds at most batch_datagrams_max; the rest
+// is read right after.
 //
 // A node lives in a slot that can be emptied and refilled (crash and restart, issue 3): a
 // datagram or timer for an empty slot is dropped, and a slot's timer generation outlives the
@@ -52,6 +56,12 @@ struct cluster_options {
   // Run each engine's groups layer (core::engine_config::groups); sessions are opened, fed and
   // closed through the cluster.
   bool groups = false;
+  // The segment is multicast (core::engine_config::multicast): a ring packet is one datagram
+  // that the network carries to each other member independently.
+  bool multicast = false;
+  // How long after the first datagram of a batch the node reads it (the transport's wake-up);
+  // zero: a batch is what arrives at one instant.
+  duration batch_window = 20us;
 };
 
 // What the clients above a daemon need from the shell. Calls come in event order.
@@ -84,6 +94,8 @@ class cluster final : public node_probe {
   // node::submit at now() on node `origin`; reports accepted messages to the checker. The node
   // must be up. `generated`: the payload is make_payload()'s for the id submit() returns (the
   // checker regenerates it); otherwise the checker keeps a hash of the bytes.
+  static constexpr std::size_t batch_datagrams_max = 1024;  // the transport's 8 × 2 × 64
+
   util::result<msg_id> submit(node_id origin, service svc, util::shared_bytes payload,
                               bool generated = true);
   // A client session on node `n`'s engine (with groups; the node must be up).
@@ -111,6 +123,13 @@ class cluster final : public node_probe {
   const core::engine* find_engine(node_id n) const;
   // Sum of every live node's stats (and of those crashed so far).
   core::stats total_stats() const;
+  // How datagrams reached the nodes: batches read, datagrams in them, the largest batch, and
+  // the engines' bundle counters (summed as total_stats()).
+  struct read_stats {
+    std::uint64_t reads = 0, datagrams = 0, largest = 0;
+    core::datagram_stats bundles;
+  };
+  read_stats total_reads() const;
 
   bool has_received(node_id n, seq_t s) const override;
   std::optional<bool> received(node_id n, ring_id r, seq_t s) const override;
@@ -123,6 +142,9 @@ class cluster final : public node_probe {
     std::uint64_t timer_generation = 0;  // bumped whenever the scheduled timer is superseded
     std::uint32_t incarnation = 0;
     std::uint64_t next_id = 0;  // what submit() will return next (incarnation · 2^40 + 1, …)
+    std::vector<core::incoming_datagram> inbox;  // arrived, not read yet
+    bool read_scheduled = false;
+    std::uint64_t read_generation = 0;  // bumped by a crash: a scheduled read is void
   };
 
   slot& at(node_id n);
@@ -131,9 +153,11 @@ class cluster final : public node_probe {
   void dispatch(event& e);
   void on_arrival(in_flight& p);
   void on_timer(const timer_event& t);
+  // Hands node `n` the batch in its inbox.
+  void read(node_id n);
   // Acts on the node's output; `n` identifies the slot.
   void drain(node_id n);
-  void route(node_id n, std::vector<core::outgoing_packet>& packets);
+  void route(node_id n, const std::vector<core::outgoing_datagram>& datagrams);
   // The node's events to the checker, with the engine's own submits in their places.
   void deliver_events(node_id n, core::engine_output& out);
   void note_submit(node_id n, msg_id id, service svc, std::size_t size,
@@ -148,6 +172,7 @@ class cluster final : public node_probe {
   std::vector<node_id> members_;
   std::vector<slot> slots_;    // [id-1]
   core::stats crashed_stats_;  // summed stats of destroyed nodes
+  read_stats reads_;           // bundles: of destroyed nodes
   shell_listener* listener_ = nullptr;
 };
 

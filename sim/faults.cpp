@@ -153,8 +153,8 @@ void fault_injector::cut_link() {
 // Watches transmissions; only schedules.
 void fault_injector::on_send(const in_flight& p) {
   if (healed_) return;
-  const bool commit = p.type == wire::packet_type::commit;
-  const bool membership = commit || p.type == wire::packet_type::join;
+  const bool commit = p.carries(wire::packet_type::commit);
+  const bool membership = commit || p.carries(wire::packet_type::join);
   if (commit && plan_.crash_rep && !rep_crashed_) {
     rep_crashed_ = true;
     const node_id rep = p.from;

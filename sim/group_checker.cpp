@@ -203,15 +203,24 @@ void group_checker::on_ring_data(core::node_id daemon, const std::string& sender
 
 // --- what sessions receive -------------------------------------------------------------------
 
-void group_checker::on_message(const std::string& name, const cl::message& m) {
+void group_checker::on_message(const std::string& name, const cl::message& m, core::time_point at) {
   session* s = find_session(name, "message");
   if (s == nullptr) return;
   const std::uint32_t type = m.hdr.type;
   if (!s->open)
     return fail(strf("GE delivery: a message of type 0x%x for %s reached %s after it ended", type,
                      m.hdr.sender.c_str(), name.c_str()));
+  if (type & (cl::reg_memb_mess | cl::transition_mess) ||
+      (type & cl::membership_mess) == cl::caused_by_leave) {
+    if (auto w = s->waiting.find(m.hdr.sender); w != s->waiting.end() && at >= w->second) {
+      const core::time_point since = std::max(w->second, procs_[s->proc].last_regular);
+      seen_.longest_view_wait = std::max(seen_.longest_view_wait, at - since);
+    }
+    s->waiting.erase(m.hdr.sender);  // a view or a self-leave ends the wait, a signal restarts it
+    if (s->waiting.empty()) waiting_.erase(s->name);
+  }
   if (type & cl::reg_memb_mess) return on_view(*s, m);
-  if (type & cl::transition_mess) return on_transition(*s, m);
+  if (type & cl::transition_mess) return on_transition(*s, m, at);
   if ((type & cl::membership_mess) == cl::caused_by_leave) return on_self_leave(*s, m);
   if (std::popcount(type & cl::regular_mess) == 1) return on_data(*s, m);
   fail(strf("GE delivery: %s received a message of unexpected type 0x%x", name.c_str(), type));
@@ -339,7 +348,30 @@ void group_checker::close_segment(const session& s, const std::string& group, co
            a.c_str(), s.name.c_str(), b.c_str()));
 }
 
-void group_checker::on_transition(session& s, const cl::message& m) {
+void group_checker::on_configuration(core::node_id daemon, core::time_point at) {
+  const index p = live_proc(daemon);
+  if (p != none) procs_[p].last_regular = at;
+}
+
+void group_checker::check_views_follow_transitions(core::time_point now) {
+  for (const std::string& name : waiting_) {
+    const session& s = sessions_.find(name)->second;
+    if (!s.open) continue;
+    for (const auto& [group, signal] : s.waiting) {
+      const core::time_point since = std::max(signal, procs_[s.proc].last_regular);
+      if (now - since <= view_bound_) continue;
+      return fail(
+          strf("GI view after transition: %s got a transitional signal of %s at %s and "
+               "no view of it since; its daemon's last regular configuration was at %s, "
+               "now is %s (bound %s)",
+               name.c_str(), group.c_str(), format_time(signal).c_str(),
+               format_time(procs_[s.proc].last_regular).c_str(), format_time(now).c_str(),
+               format_duration(view_bound_).c_str()));
+    }
+  }
+}
+
+void group_checker::on_transition(session& s, const cl::message& m, core::time_point at) {
   const std::string& group = m.hdr.sender;
   if (!s.membership)
     return fail(
@@ -351,6 +383,8 @@ void group_checker::on_transition(session& s, const cl::message& m) {
     return fail(strf("GB view: %s got a transition of %s, which it is not in", s.name.c_str(),
                      group.c_str()));
   ++seen_.transitions;
+  s.waiting[group] = at;
+  waiting_.insert(s.name);
   const gid_key gid{m.membership.gid.a, m.membership.gid.b, m.membership.gid.c};
   if (gid != v->second.gid)
     return fail(

@@ -47,6 +47,11 @@
 //       group it is in is the table's.
 //   GH. Released: only a session its client closed is released, once, by its own daemon; at the
 //       end every closed session of a live daemon has been.
+//   GI. A view follows a transition: a session that got a transitional signal of G gets a view
+//       of G (or leaves G, or ends) within `view_bound` of the later of the signal and its
+//       daemon's last regular configuration. A daemon whose configurations keep changing is the
+//       membership checks' business (changes per fault); one that sits in a configuration owes
+//       its sessions the view.
 // Deterministic: ordered containers only; the first violation wins.
 // Thread-safety: none; one per simulation.
 #pragma once
@@ -79,6 +84,9 @@ std::optional<std::uint64_t> read_group_payload(std::string_view sender,
 
 class group_checker {
  public:
+  explicit group_checker(core::duration view_bound = std::chrono::seconds(3))
+      : view_bound_(view_bound) {}
+
   // A group as a daemon's groups layer holds it at the end.
   struct table_view {
     wire::client::group_id gid;
@@ -106,8 +114,13 @@ class group_checker {
   void on_ring_data(core::node_id daemon, const std::string& sender, std::uint64_t counter,
                     const std::vector<std::string>& groups, std::uint32_t type);
 
-  // `session` received `m` (decoded from the groups layer's bytes), in order.
-  void on_message(const std::string& session, const wire::client::message& m);
+  // `session` received `m` (decoded from the groups layer's bytes), in order, at `at`.
+  void on_message(const std::string& session, const wire::client::message& m,
+                  core::time_point at = {});
+  // `daemon`'s node installed a regular configuration at `at` (GI).
+  void on_configuration(core::node_id daemon, core::time_point at);
+  // GI as of `now`: fails if a session has waited too long for a view after a transition.
+  void check_views_follow_transitions(core::time_point now);
 
   // GD over everything so far. Idempotent.
   void check_histories();
@@ -125,6 +138,8 @@ class group_checker {
     std::uint64_t network_split = 0;  // network views with more than one vs-set
     std::uint64_t transitions = 0, self_leaves = 0;
     std::uint64_t segments_compared = 0;  // GC: a second session moved between the same views
+    // GI: the longest wait for a view that ended one, counted as GI counts it
+    core::duration longest_view_wait{};
   };
   const counts& seen() const noexcept { return seen_; }
   std::uint64_t sessions() const noexcept { return sessions_.size(); }
@@ -169,6 +184,7 @@ class group_checker {
     core::node_id node;
     bool alive = true;
     std::vector<ring_item> ring;
+    core::time_point last_regular{};  // GI
   };
   struct session {
     std::string name;
@@ -184,6 +200,7 @@ class group_checker {
     std::vector<index> received;  // data messages, in order
     std::set<index> received_set;
     std::map<std::string, std::uint64_t, std::less<>> fifo;  // sender → last counter
+    std::map<std::string, core::time_point, std::less<>> waiting;  // GI: group → its signal
   };
 
   session* find_session(const std::string& name, const char* what);
@@ -191,7 +208,7 @@ class group_checker {
   index intern(const std::string& sender, std::uint64_t counter);
   std::string mname(index m) const;
   void on_view(session& s, const wire::client::message& m);
-  void on_transition(session& s, const wire::client::message& m);
+  void on_transition(session& s, const wire::client::message& m, core::time_point at);
   void on_self_leave(session& s, const wire::client::message& m);
   void on_data(session& s, const wire::client::message& m);
   bool check_view_shape(const session& s, const wire::client::message& m, std::uint32_t cause);
@@ -203,6 +220,8 @@ class group_checker {
   void check_tables(const std::map<core::node_id, table>& tables);
   void check_released();
 
+  core::duration view_bound_;
+  std::set<std::string, std::less<>> waiting_;  // GI: sessions with a transition pending
   std::string violation_;
   std::vector<daemon_proc> procs_;
   std::map<std::uint32_t, index> current_;  // node → its live process

@@ -1,5 +1,5 @@
 // group_checker_test.cpp — the group checker accepts a correct history and names the violated
-// rule (GA–GH) for each hand-made bad one.
+// rule (GA–GI) for each hand-made bad one.
 #include "sim/group_checker.hpp"
 
 #include <gtest/gtest.h>
@@ -357,6 +357,42 @@ TEST_F(group_history, gh_a_closed_session_of_a_live_daemon_is_never_released) {
   chk.on_close(b);
   chk.finish({{d1, {}}, {d2, {}}});
   expect_violation("GH");
+}
+
+// GI ------------------------------------------------------------------------------------------
+
+const core::time_point t0 = core::time_point{} + std::chrono::seconds(1);
+
+TEST_F(group_history, gi_a_transition_that_no_view_follows) {
+  using namespace std::chrono_literals;
+  joins();
+  chk.on_configuration(d1, t0);
+  chk.on_message(a, decode(cl::encode_transition("g", gid2)), t0);
+  chk.check_views_follow_transitions(t0 + 3s);
+  EXPECT_TRUE(chk.ok()) << chk.violation();
+  chk.check_views_follow_transitions(t0 + 3s + 1ms);
+  expect_violation("GI");
+}
+
+TEST_F(group_history, gi_the_wait_counts_from_the_daemons_last_regular_configuration) {
+  using namespace std::chrono_literals;
+  joins();
+  chk.on_message(a, decode(cl::encode_transition("g", gid2)), t0);
+  chk.on_configuration(d1, t0 + 2s);  // a newer configuration: the exchange starts over
+  chk.check_views_follow_transitions(t0 + 4s);
+  EXPECT_TRUE(chk.ok()) << chk.violation();
+  chk.on_message(a, view(cl::caused_by_network, "g", {a, c}, gid3, {{a}, {c}}), t0 + 4s);
+  chk.check_views_follow_transitions(t0 + 60s);
+  EXPECT_TRUE(chk.ok()) << chk.violation();
+}
+
+TEST_F(group_history, gi_a_session_that_ended_is_owed_no_view) {
+  using namespace std::chrono_literals;
+  joins();
+  chk.on_message(a, decode(cl::encode_transition("g", gid2)), t0);
+  chk.on_close(a);
+  chk.check_views_follow_transitions(t0 + 60s);
+  EXPECT_TRUE(chk.ok()) << chk.violation();
 }
 
 }  // namespace

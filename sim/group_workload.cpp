@@ -73,6 +73,7 @@ void group_workload::print(const std::string& line) const {
 }
 
 void group_workload::sync() {
+  checker_.check_views_follow_transitions(sched_.now());
   if (!checker_.ok() && run_.ok()) run_.fail(checker_.violation());
 }
 
@@ -103,8 +104,12 @@ void group_workload::on_node_crashed(node_id n) {
 
 void group_workload::on_node_output(node_id n, core::engine_output& out) {
   if (!at(n).up) return;
-  for (const core::event& e : out.events)
+  for (const core::event& e : out.events) {
     if (const auto* del = std::get_if<core::delivery>(&e)) record_ring(n, *del);
+    const auto* c = std::get_if<core::configuration>(&e);
+    if (c && c->type == core::configuration::kind::regular)
+      checker_.on_configuration(n, sched_.now());
+  }
   take_output(n, out);
   sync();
 }
@@ -154,7 +159,7 @@ void group_workload::take_output(node_id n, core::engine_output& o) {
                   {n.value, m.to.value, util::hasher().bytes(m.bytes.span()).digest()});
     if (trace_.printing())
       print(strf("group at %u: %s <- %s", n.value, ss.name.c_str(), describe(*decoded).c_str()));
-    checker_.on_message(ss.name, *decoded);
+    checker_.on_message(ss.name, *decoded, sched_.now());
   }
   for (core::session_id id : o.released) {
     auto s = d.by_id.find(id.value);

@@ -13,6 +13,19 @@ wire::packet_type type_of(const util::shared_bytes& b) {
   return h ? h->type : wire::packet_type::data;
 }
 
+// The types of the packets a datagram carries: its own, or its parts' for a bundle.
+std::uint32_t types_of(const util::shared_bytes& b) {
+  const wire::packet_type t = type_of(b);
+  if (t != wire::packet_type::bundle) return 1u << static_cast<unsigned>(t);
+  std::uint32_t types = 0;
+  if (auto parts = wire::decode_bundle(b.span())) {
+    for (auto part : *parts) {
+      if (auto h = wire::decode_header(part)) types |= 1u << static_cast<unsigned>(h->type);
+    }
+  }
+  return types;
+}
+
 // Reason codes of drop trace events (hashed).
 constexpr std::uint64_t why_loss = 1, why_rule = 2, why_link_down = 3, why_down_in_flight = 4;
 
@@ -52,7 +65,7 @@ verdict network::judge(const in_flight& p) {
     if (r.count == 0) continue;
     if (r.from != wire::no_node && r.from != p.from) continue;
     if (r.to != wire::no_node && r.to != p.to) continue;
-    if (r.type && *r.type != p.type) continue;
+    if (r.type && !p.carries(*r.type)) continue;
     --r.count;
     return r.action;
   }
@@ -70,7 +83,8 @@ void network::trace_drop(const in_flight& p, const char* why, std::uint64_t reas
 void network::send(node_id from, node_id to, const util::shared_bytes& bytes) {
   ++stats_.transmissions;
   link_state& l = link(from, to);
-  in_flight p{++next_id_, from, to, type_of(bytes), bytes, sched_.now(), false, l.epoch};
+  in_flight p{++next_id_, from,         to,    type_of(bytes), types_of(bytes),
+              bytes,      sched_.now(), false, l.epoch};
   if (observer_) observer_(p);
   const verdict v = judge(p);
   if (v == verdict::drop) {

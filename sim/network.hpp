@@ -60,7 +60,9 @@ enum class verdict : std::uint8_t {
   deliver,  // deliver it once, exempt from random loss, duplication and reordering
 };
 
-// "Apply `action` to the next `count` transmissions from `from` to `to` of `type`."
+// "Apply `action` to the next `count` transmissions from `from` to `to` of `type`." A bundle
+// matches a type when it carries a packet of that type, and the action applies to the whole
+// datagram: a network loses datagrams, not the packets in them.
 struct rule {
   node_id from = wire::no_node;           // no_node: any sender
   node_id to = wire::no_node;             // no_node: any receiver

@@ -118,6 +118,8 @@ options draw_swarm(std::uint64_t seed, const options& base, const std::set<std::
   d.park_after_idle_visits = pick<std::uint32_t>(r, {1, 1, 4, 16});
   d.token_linger_us = pick<std::uint32_t>(r, {0, 0, 50, 500, 2000});
   d.link_cuts = static_cast<std::uint32_t>(pick<std::uint32_t>(r, {0, 0, 1, 2}));
+  d.batch_us = pick<std::uint32_t>(r, {0, 5, 20, 20, 50});
+  d.multicast = r.chance(0.25);
   visit_options([&](const char* name, auto member, const char*) {
     if (given.count(name)) d.*member = base.*member;
   });

@@ -23,6 +23,10 @@ struct options {
   std::uint32_t delay_us = 20;
   std::uint32_t jitter_us = 180;
   std::uint32_t reorder_us = 500;  // most extra delay of a reordered transmission
+  // the daemons' shell: how long a node takes to read what arrived (one batch), and whether
+  // ring packets go by multicast (one datagram for all) or one datagram per member
+  std::uint32_t batch_us = 20;
+  bool multicast = false;
   double clog = 0.0;               // chance per link per clog period that it clogs
   std::uint32_t clog_ms = 20;      // longest clog
   // workload (per node)
@@ -141,6 +145,10 @@ void visit_options(F&& f) {
   f("delay-us", &options::delay_us, "fixed one-way delay, microseconds");
   f("jitter-us", &options::jitter_us, "random extra delay, up to this many microseconds");
   f("reorder-us", &options::reorder_us, "extra delay of a reordered transmission, up to (us)");
+  f("batch-us", &options::batch_us,
+    "a daemon reads what arrived within this many microseconds as one batch");
+  f("multicast", &options::multicast,
+    "ring packets are one multicast datagram each (else one per other member)");
   f("clog", &options::clog, "chance per link per 10 ms that the link clogs (fault phase)");
   f("clog-ms", &options::clog_ms, "longest clog, milliseconds");
   f("messages", &options::messages, "messages each node submits");

@@ -30,10 +30,15 @@ struct in_flight {
   node_id from{};
   node_id to{};
   wire::packet_type type = wire::packet_type::data;  // from the header (data if undecodable)
+  std::uint32_t types = 0;  // bit t: it carries a packet of type t (a bundle carries several)
   util::shared_bytes bytes;
   time_point sent{};
   bool copy = false;        // the extra copy made by duplication
   std::uint32_t epoch = 0;  // the link's epoch when sent: lost if the link went down since
+
+  bool carries(wire::packet_type t) const noexcept {
+    return (types >> static_cast<unsigned>(t) & 1u) != 0;
+  }
 };
 
 // A node's timer: call tick() if `generation` is still the node's current timer generation

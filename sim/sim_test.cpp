@@ -139,6 +139,42 @@ TEST(simulation, scripted_token_drops_are_survived) {
   EXPECT_GT(r.nodes.tokens_retransmitted, 0u);
 }
 
+// The shell reads datagrams in batches as chorusd's transport does, and the engine bundles what
+// goes to one daemon: a wider read window makes larger batches.
+TEST(simulation, datagrams_arrive_in_batches_and_packets_travel_in_bundles) {
+  options o = faulty(9);
+  o.loss = o.dup = o.reorder = o.clog = 0.0;
+  o.batch_us = 0;
+  const report instant = run(o);
+  ASSERT_TRUE(instant.ok) << instant.failure;
+  o.batch_us = 100;
+  const report wide = run(o);
+  ASSERT_TRUE(wide.ok) << wide.failure;
+  EXPECT_GT(wide.reads.bundles.bundles_sent, 0u);
+  EXPECT_GT(wide.reads.bundles.bundles_received, 0u);
+  EXPECT_LE(wide.reads.bundles.bundles_received, wide.reads.bundles.bundles_sent);
+  EXPECT_EQ(wide.reads.bundles.bad_bundles, 0u);
+  EXPECT_LE(wide.reads.datagrams, wide.net.arrived);  // the last may arrive after the end
+  // Mean batch size: larger with the wider window.
+  EXPECT_GT(wide.reads.datagrams * instant.reads.reads, instant.reads.datagrams * wide.reads.reads);
+}
+
+// A multicast segment: one datagram per ring packet, carried to each member independently.
+TEST(simulation, a_multicast_segment_is_checked_and_replays) {
+  options o = faulty(14);
+  o.membership = true;
+  o.groups = true;
+  o.crashes = 1;
+  o.multicast = true;
+  const report r = run(o);
+  ASSERT_TRUE(r.ok) << r.failure;
+  EXPECT_EQ(run(o).trace_hash, r.trace_hash);
+  o.multicast = false;
+  const report unicast = run(o);
+  ASSERT_TRUE(unicast.ok) << unicast.failure;
+  EXPECT_NE(unicast.trace_hash, r.trace_hash);
+}
+
 // The completion check can fail: a filter added after the heal cuts node 3 off for good.
 TEST(simulation, completion_fails_when_a_node_stays_cut_off) {
   options o = faulty(9);

@@ -65,6 +65,8 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
   co.check_node_invariants = o.node_invariants;
   co.membership = o.membership;
   co.groups = o.groups;
+  co.multicast = o.multicast;
+  co.batch_window = std::chrono::microseconds(o.batch_us);
   cluster_ = std::make_unique<cluster>(co, sched_, *net_, trace_, *checker_);
   workload_options wo;
   wo.messages = o.messages;
@@ -100,7 +102,7 @@ simulation::simulation(const options& o, std::FILE* trace_out) : opts_(o), trace
     go.ops = o.group_ops;
     go.names = o.group_names;
     go.spread = std::chrono::milliseconds(o.fault_ms);
-    group_checker_ = std::make_unique<group_checker>();
+    group_checker_ = std::make_unique<group_checker>(std::chrono::milliseconds(o.settle_ms));
     group_workload_ = std::make_unique<group_workload>(go, root.fork(), *cluster_, sched_, trace_,
                                                        *group_checker_, *checker_);
   }
@@ -158,6 +160,7 @@ report simulation::run() {
     if (sched_.now() < complete_at + grace) sched_.advance_to(complete_at + grace);
     checker_->finish(sched_.now());
     if (group_checker_ && checker_->ok()) {
+      group_checker_->check_views_follow_transitions(sched_.now());
       group_checker_->finish(group_workload_->tables());
       if (!group_checker_->ok()) checker_->fail(group_checker_->violation());
     }
@@ -247,6 +250,7 @@ report simulation::make_report(time_point complete_at) const {
   r.unreliable_missing = checker_->unreliable_missing();
   r.net = net_->stats();
   r.nodes = cluster_->total_stats();
+  r.reads = cluster_->total_reads();
   r.membership = opts_.membership;
   r.configurations = checker_->configurations();
   r.crash_recovery = checker_->crash_recovery_times();
@@ -336,6 +340,11 @@ std::vector<std::string> summary_lines(const report& r) {
            "%llu reordered, %llu clogs (%llu held), %llu arrived",
            ull(w.transmissions), ull(w.lost), ull(w.dropped_scripted), ull(w.duplicated),
            ull(w.reordered), ull(w.clogs), ull(w.held), ull(w.arrived)),
+      strf("shell: %llu reads of %llu datagrams (largest batch %llu), %llu bundles sent, %llu "
+           "received, %llu bad",
+           ull(r.reads.reads), ull(r.reads.datagrams), ull(r.reads.largest),
+           ull(r.reads.bundles.bundles_sent), ull(r.reads.bundles.bundles_received),
+           ull(r.reads.bundles.bad_bundles)),
       strf("virtual time: complete at %s, end %s; %llu trace events",
            format_duration(r.complete_at).c_str(), format_duration(r.end).c_str(),
            ull(r.trace_events)),
@@ -366,9 +375,11 @@ std::vector<std::string> summary_lines(const report& r) {
     lines.push_back(
         strf("group views: %llu join, %llu leave, %llu disconnect, %llu network (%llu "
              "with several vs-sets), %llu transitional signals, %llu self-leaves; "
-             "%llu view changes compared for virtual synchrony",
+             "%llu view changes compared for virtual synchrony; longest wait from a "
+             "transitional signal to its view %s",
              ull(g.join), ull(g.leave), ull(g.disconnect), ull(g.network), ull(g.network_split),
-             ull(g.transitions), ull(g.self_leaves), ull(g.segments_compared)));
+             ull(g.transitions), ull(g.self_leaves), ull(g.segments_compared),
+             format_duration(g.longest_view_wait).c_str()));
   }
   return lines;
 }

@@ -49,6 +49,7 @@ struct report {
   std::uint64_t unreliable_missing = 0;
   network_stats net;
   core::stats nodes;  // summed over nodes
+  cluster::read_stats reads;
   // membership runs
   bool membership = false;
   std::uint64_t crashes = 0, restarts = 0, partitions = 0, bursts = 0;

@@ -144,6 +144,14 @@ std::string describe_commit(const wire::commit_token& c) {
 }  // namespace
 
 std::string describe_packet(std::span<const std::byte> bytes) {
+  if (auto h = wire::decode_header(bytes); h && h->type == wire::packet_type::bundle) {
+    auto parts = wire::decode_bundle(bytes);
+    if (!parts)
+      return strf("bad bundle (%zu B): %s", bytes.size(), parts.error().message().c_str());
+    std::string s = strf("bundle of %zu (%zu B):", parts->size(), bytes.size());
+    for (auto part : *parts) s += " [" + describe_packet(part) + "]";
+    return s;
+  }
   auto p = wire::decode(bytes);
   if (!p) {
     auto h = wire::decode_header(bytes);

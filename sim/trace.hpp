@@ -38,6 +38,7 @@ enum class trace_kind : std::uint8_t {
   partition,      // a partition was imposed or healed
   fault,          // another scripted membership fault (a burst, a rule)
   group,          // the groups layer handed a message to a session (groups runs)
+  read,           // a batch of received datagrams handed to engine::receive
 };
 
 class trace {

@@ -7,7 +7,7 @@
 
 namespace chorus::core {
 
-engine::engine(engine_config cfg, time_point now) {
+engine::engine(engine_config cfg, time_point now) : policy_{cfg.node.self, cfg.multicast} {
   if (cfg.groups) {
     std::vector<node_id> order =
         cfg.daemon_order.empty() ? cfg.node.daemons : std::move(cfg.daemon_order);
@@ -16,8 +16,13 @@ engine::engine(engine_config cfg, time_point now) {
   node_ = std::make_unique<class node>(std::move(cfg.node), now);
 }
 
+void engine::receive(std::span<const incoming_datagram> batch, time_point now) {
+  for (auto& p : open_batch(batch, datagram_stats_)) node_->step(p.from, std::move(p.bytes), now);
+}
+
 void engine::step(node_id from, util::shared_bytes datagram, time_point now) {
-  node_->step(from, std::move(datagram), now);
+  const incoming_datagram d{from, std::move(datagram)};
+  receive(std::span(&d, 1), now);
 }
 
 void engine::tick(time_point now) { node_->tick(now); }
@@ -71,7 +76,7 @@ void engine::settle(time_point now) {
     output o = node_->take_output();
     deadline_ = o.deadline;
     const bool events = !o.events.empty();
-    for (auto& p : o.packets) out_.packets.push_back(std::move(p));
+    for (auto& p : o.packets) packets_.push_back(std::move(p));
     for (auto& e : o.events) {
       if (const auto* d = std::get_if<delivery>(&e); d && d->origin == node_->cfg().self)
         out_.deliver_first = true;
@@ -101,6 +106,8 @@ engine_output engine::take_output(time_point now) {
   settle(now);
   engine_output o = std::move(out_);
   out_ = engine_output{};
+  o.datagrams = plan_datagrams(packets_, policy_, datagram_stats_);
+  packets_.clear();
   o.deadline = deadline_;
   return o;
 }

@@ -4,7 +4,7 @@
 // decides group state or what enters the ring when lives in either shell.
 //
 //   engine e(cfg, now);
-//   e.step(from, datagram, now);               // every datagram from the network
+//   e.receive(batch, now);                     // the datagrams the network had (datagrams.hpp)
 //   e.tick(now);                               // when the output's deadline has passed
 //   e.open_session(id, "#alice#d1", true);     // a client finished its handshake
 //   e.submit(svc, payload, now);               // a client's request (join, leave, data)
@@ -19,6 +19,8 @@
 // with its clients'. The backlog holds at most one state announcement (a newer configuration
 // makes an older one useless) and one disconnect per closed session: it is bounded by the
 // sessions a daemon may have.
+// The packet-order policy (datagrams.hpp) is the engine's too: its output is datagrams, bundles
+// and their order decided, and a received batch is opened and ordered here.
 // With `groups` off (fixed-ring benchmarks and the simulator's ring-only runs) the engine is the
 // node alone: no groups layer, nothing internal is submitted.
 // Thread-safety: none; one thread owns an engine.
@@ -30,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/datagrams.hpp"
 #include "core/groups.hpp"
 #include "core/node.hpp"
 
@@ -40,6 +43,9 @@ struct engine_config {
   // Run the groups layer (groups_config: node.self, this daemon order).
   bool groups = true;
   std::vector<node_id> daemon_order;  // spread.conf order (empty: node.daemons)
+  // The segment is reached by multicast (one datagram per ring packet), else by unicast
+  // fan-out (one per other member).
+  bool multicast = false;
 };
 
 // A message the engine itself put through the ring (groups state, a disconnect).
@@ -52,11 +58,12 @@ struct internal_submit {
 
 // What the shell does, in this order:
 struct engine_output {
-  // 1. Send these (the node's packets, in its order) and write `messages` to the sessions; when
-  //    `deliver_first`, the messages go before the packets (a message this daemon ordered
-  //    reaches its sender sooner), else after (the token is not held up by client writes). The
-  //    guarantees do not depend on the order, only who waits.
-  std::vector<outgoing_packet> packets;
+  // 1. Send these datagrams, in order (the node's packets, bundled and ordered by
+  //    plan_datagrams), and write `messages` to the sessions; when `deliver_first`, the
+  //    messages go before the datagrams (a message this daemon ordered reaches its sender
+  //    sooner), else after (the token is not held up by client writes). The guarantees do not
+  //    depend on the order, only who waits.
+  std::vector<outgoing_datagram> datagrams;
   std::vector<session_message> messages;
   bool deliver_first = false;
   // 2. These sessions' disconnects were ordered: forget them, their names are free.
@@ -73,6 +80,9 @@ class engine {
  public:
   engine(engine_config cfg, time_point now);
 
+  // The datagrams read together from the network (one batch), in the order they were read.
+  void receive(std::span<const incoming_datagram> batch, time_point now);
+  // A batch of one.
   void step(node_id from, util::shared_bytes datagram, time_point now);
   void tick(time_point now);
   // A client's request; would_block while the backlog waits or the send queue is full (retry
@@ -94,6 +104,7 @@ class engine {
   // The groups layer; only with cfg.groups.
   const class groups& groups() const noexcept { return *groups_; }
   bool has_groups() const noexcept { return groups_ != nullptr; }
+  const datagram_stats& datagrams() const noexcept { return datagram_stats_; }
 
  private:
   struct waiting {
@@ -110,6 +121,9 @@ class engine {
   std::unique_ptr<class groups> groups_;  // null without cfg.groups
   std::deque<waiting> backlog_;
   engine_output out_;
+  std::vector<outgoing_packet> packets_;  // the node's, since the last take_output
+  datagram_policy policy_;
+  datagram_stats datagram_stats_;
   std::optional<time_point> deadline_;  // the node's, as of its last output
 };
 

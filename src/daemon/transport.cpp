@@ -83,8 +83,7 @@ util::result<std::unique_ptr<udp_transport>> udp_transport::open(
   return t;
 }
 
-void udp_transport::start(receive_handler on_datagram, std::function<void()> on_batch) {
-  on_datagram_ = std::move(on_datagram);
+void udp_transport::start(receive_handler on_batch) {
   on_batch_ = std::move(on_batch);
   wait_readable(socket_);
   if (group_socket_) wait_readable(*group_socket_);
@@ -106,27 +105,19 @@ void udp_transport::wait_readable(asio::ip::udp::socket& s) {
 }
 
 void udp_transport::drain() {
-  // Bounded: a few batches per wake-up, so timers and clients get their turn.
+  // Bounded: a few batches per wake-up, so timers and clients get their turn. Both sockets
+  // before anything is handed on: with multicast, the data a token stamped comes on the group
+  // socket and the token on ours, and the engine handles a batch's tokens after its data. The
+  // group socket first, as its data was usually sent first.
+  received_.clear();
   for (int round = 0; round < 8; ++round) {
-    received_.clear();
-    // Both sockets before anything is handed on: with multicast, the data a token stamped
-    // comes on the group socket and the token on ours, and a token handled before that data
-    // would lower the aru (below). The group socket first, as its data was usually sent first.
     bool more = false;
     if (group_socket_) more = receive_batch(*group_socket_) == batch_max;
     more = receive_batch(socket_) == batch_max || more;
-    // Tokens last: a predecessor sends a small burst right after its token (the Accelerated
-    // Ring), and a token seen before the data it stamped would lower the aru and cost SAFE
-    // messages another rotation. Any order is a legal order; this one is the useful one.
-    for (auto& r : received_) {
-      if (!r.token) on_datagram_(r.from, std::move(r.packet));
-    }
-    for (auto& r : received_) {
-      if (r.token) on_datagram_(r.from, std::move(r.packet));
-    }
     if (!more) break;
   }
-  on_batch_();
+  on_batch_(received_);
+  received_.clear();
 }
 
 std::size_t udp_transport::receive_batch(asio::ip::udp::socket& s) {
@@ -144,9 +135,6 @@ std::size_t udp_transport::receive_batch(asio::ip::udp::socket& s) {
   int n = recvmmsg(s.native_handle(), msgs, batch_max, MSG_DONTWAIT, nullptr);
   ++stats_.receive_syscalls;
   if (n <= 0) return 0;
-  auto is_token = [](const util::result<wire::header>& h) {
-    return h && h->type == wire::packet_type::token;
-  };
   for (int i = 0; i < n; ++i) {
     std::uint64_t k =
         (std::uint64_t{ntohl(from[i].sin_addr.s_addr)} << 16) | ntohs(from[i].sin_port);
@@ -160,129 +148,53 @@ std::size_t udp_transport::receive_batch(asio::ip::udp::socket& s) {
     ++stats_.datagrams_received;
     stats_.bytes_received += len;
     const std::byte* b = receive_buffers_.data() + std::size_t(i) * datagram_bytes_max;
-    util::shared_bytes datagram(util::byte_vector(b, b + len));
-    auto h = wire::decode_header(datagram.span());
-    if (!h || h->type != wire::packet_type::bundle) {
-      // The core checks (and counts) bad packets.
-      received_.push_back({it->second, is_token(h), std::move(datagram)});
-      continue;
-    }
-    auto parts = wire::decode_bundle(datagram.span());
-    if (!parts) {
-      ++stats_.bad_bundles;
-      continue;
-    }
-    ++stats_.bundles_received;
-    for (auto part : *parts) {
-      received_.push_back({it->second, is_token(wire::decode_header(part)), datagram.slice(part)});
-    }
+    received_.push_back({it->second, util::shared_bytes(util::byte_vector(b, b + len))});
   }
   return static_cast<std::size_t>(n);
 }
 
-void udp_transport::send(const std::vector<core::outgoing_packet>& packets) {
-  // Every packet's destination, in the core's order.
-  std::size_t index = 0;
-  auto add = [&](const asio::ip::udp::endpoint& to, const util::shared_bytes& bytes) {
-    add_to_bundle(to, bytes, index++);
-  };
-  for (const auto& p : packets) {
-    if (p.to) {
-      if (auto it = endpoints_.find(p.to->value); it != endpoints_.end()) add(it->second, p.bytes);
-    } else if (multicast_) {
-      add(*multicast_, p.bytes);
-    } else if (p.group) {
-      for (auto id : *p.group) {
-        auto it = endpoints_.find(id.value);
-        if (id != self_ && it != endpoints_.end()) add(it->second, p.bytes);
-      }
-    }
-  }
-  for (auto& o : open_) ready_.push_back(std::move(o));
-  open_.clear();
-  flush_sends();
-}
-
-void udp_transport::add_to_bundle(const asio::ip::udp::endpoint& to,
-                                  const util::shared_bytes& bytes, std::size_t index) {
-  // Packets for the same daemon share a datagram while they fit. A datagram leaves at the
-  // place of its last packet in the core's order: a packet may leave later than the core put
-  // it, never earlier, so every receiver still sees a token after the data sent before it.
-  const std::size_t cost = wire::bundle_part_overhead + bytes.size();
-  auto it = std::ranges::find_if(open_, [&](const datagram& d) { return d.to == to; });
-  if (it != open_.end() &&
-      (it->bytes + cost > wire::datagram_bytes_max || it->parts.size() == bundle_packets_max)) {
-    ready_.push_back(std::move(*it));
-    open_.erase(it);
-    it = open_.end();
-  }
-  if (it == open_.end()) {
-    open_.push_back({to, index, wire::bundle_prefix_bytes, {}});
-    it = open_.end() - 1;
-  }
-  it->last = index;
-  it->bytes += cost;
-  it->parts.push_back(bytes);
-}
-
-void udp_transport::token_after_small_bursts() {
-  // The Accelerated Ring sends the token before the last part of a burst, so the successor
-  // can start while the burst is on the wire. By unicast, a bundle carries the token and the
-  // burst to the successor in one datagram. By multicast they travel apart, and a successor
-  // that handles the token before the data it stamped lowers the aru: every SAFE message then
-  // takes another rotation (on loopback, p50 95 µs instead of 45). So a token goes after the
-  // group datagram right behind it when that one is small; a large burst keeps the order.
-  for (std::size_t i = 0; i + 1 < ready_.size(); ++i) {
-    datagram& d = ready_[i];
-    const datagram& next = ready_[i + 1];
-    if (d.parts.size() != 1 || d.to == *multicast_ || next.to != *multicast_ ||
-        next.bytes > token_delay_bytes_max)
-      continue;
-    auto h = wire::decode_header(d.parts.front().span());
-    if (h && h->type == wire::packet_type::token) {
-      std::swap(ready_[i], ready_[i + 1]);
-      ++i;  // the token, now behind the burst, stays there
-    }
-  }
-}
-
-void udp_transport::flush_sends() {
-  std::ranges::stable_sort(ready_, {}, &datagram::last);
-  if (multicast_) token_after_small_bursts();
+void udp_transport::send(const std::vector<core::outgoing_datagram>& datagrams) {
   // A datagram of one packet is that packet; a bundle gathers its framing and its packets.
   framings_.clear();
-  framings_.reserve(ready_.size());
+  framings_.reserve(datagrams.size());
   iovecs_.clear();
+  auto& ready = sends_;
+  ready.clear();
   auto iov = [](std::span<const std::byte> b) {
     return iovec{const_cast<std::byte*>(b.data()), b.size()};
   };
-  for (auto& d : ready_) {
-    d.iov_first = iovecs_.size();
+  for (const auto& d : datagrams) {
+    const asio::ip::udp::endpoint* to = nullptr;
+    if (!d.to) {
+      if (multicast_) to = &*multicast_;
+    } else if (auto it = endpoints_.find(d.to->value); it != endpoints_.end()) {
+      to = &it->second;
+    }
+    if (to == nullptr) continue;
+    const std::size_t first = iovecs_.size();
     if (d.parts.size() == 1) {
       iovecs_.push_back(iov(d.parts.front().span()));
-      d.iov_count = 1;
-      continue;
+    } else {
+      const auto& f = framings_.emplace_back(wire::bundle_framing(d.parts));
+      const auto fs = std::span(f);
+      iovecs_.push_back(iov(fs.first(wire::bundle_prefix_bytes)));
+      for (std::size_t i = 0; i < d.parts.size(); ++i) {
+        iovecs_.push_back(iov(fs.subspan(wire::bundle_prefix_bytes + wire::bundle_part_overhead * i,
+                                         wire::bundle_part_overhead)));
+        iovecs_.push_back(iov(d.parts[i].span()));
+      }
     }
-    const auto& f = framings_.emplace_back(wire::bundle_framing(d.parts));
-    const auto fs = std::span(f);
-    iovecs_.push_back(iov(fs.first(wire::bundle_prefix_bytes)));
-    for (std::size_t i = 0; i < d.parts.size(); ++i) {
-      iovecs_.push_back(iov(fs.subspan(wire::bundle_prefix_bytes + wire::bundle_part_overhead * i,
-                                       wire::bundle_part_overhead)));
-      iovecs_.push_back(iov(d.parts[i].span()));
-    }
-    d.iov_count = iovecs_.size() - d.iov_first;
-    ++stats_.bundles_sent;
+    ready.push_back({to, first, iovecs_.size() - first, d.bytes});
   }
 
   mmsghdr msgs[batch_max];
   sockaddr_in to[batch_max];
   std::size_t done = 0;
-  while (done < ready_.size() && !closed_) {
-    std::size_t n = std::min(batch_max, ready_.size() - done);
+  while (done < ready.size() && !closed_) {
+    std::size_t n = std::min(batch_max, ready.size() - done);
     for (std::size_t i = 0; i < n; ++i) {
-      const datagram& d = ready_[done + i];
-      std::memcpy(&to[i], d.to.data(), sizeof(sockaddr_in));
+      const send_entry& d = ready[done + i];
+      std::memcpy(&to[i], d.to->data(), sizeof(sockaddr_in));
       std::memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
       msgs[i].msg_hdr.msg_iov = &iovecs_[d.iov_first];
       msgs[i].msg_hdr.msg_iovlen = d.iov_count;
@@ -298,14 +210,10 @@ void udp_transport::flush_sends() {
       ++done;
       continue;
     }
-    for (int i = 0; i < sent; ++i) {
-      const auto& d = ready_[done + i];
-      stats_.bytes_sent += d.parts.size() == 1 ? d.parts.front().size() : d.bytes;
-    }
+    for (int i = 0; i < sent; ++i) stats_.bytes_sent += ready[done + i].bytes;
     stats_.datagrams_sent += static_cast<std::uint64_t>(sent);
     done += static_cast<std::size_t>(sent);
   }
-  ready_.clear();
 }
 
 }  // namespace chorus::daemon

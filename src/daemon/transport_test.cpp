@@ -24,17 +24,29 @@ std::vector<std::uint16_t> free_ports(std::size_t n) {
   return ports;
 }
 
-struct received {
-  core::node_id from;
-  wire::packet_type type;
+// What a transport handed on: every batch, and its packets in the order the engine steps them.
+struct receiver {
+  std::vector<std::size_t> batch_sizes;
+  std::vector<core::incoming_datagram> packets;
+  core::datagram_stats stats;
+
+  udp_transport::receive_handler handler() {
+    return [this](std::span<const core::incoming_datagram> batch) {
+      batch_sizes.push_back(batch.size());
+      for (auto& p : core::open_batch(batch, stats)) packets.push_back(std::move(p));
+    };
+  }
+  wire::packet_type type(std::size_t i) const {
+    auto h = wire::decode_header(packets.at(i).bytes.span());
+    return h ? h->type : wire::packet_type{0};
+  }
 };
 
 struct two_daemons : ::testing::Test {
   asio::io_context io;
   std::vector<udp_transport::peer> peers;
   std::unique_ptr<udp_transport> a, b;
-  std::vector<received> at_b;
-  int batches_at_b = 0;
+  receiver at_b;
 
   void SetUp() override {
     // Node 2 is a configured daemon with no transport: a test's plain socket speaks for it.
@@ -49,18 +61,13 @@ struct two_daemons : ::testing::Test {
     ASSERT_TRUE(tb.ok()) << tb.error().message();
     a = std::move(*ta);
     b = std::move(*tb);
-    a->start([](core::node_id, util::shared_bytes) {}, [] {});
-    b->start(
-        [this](core::node_id from, util::shared_bytes d) {
-          auto h = wire::decode_header(d.span());
-          ASSERT_TRUE(h.ok());
-          at_b.push_back({from, h->type});
-        },
-        [this] { ++batches_at_b; });
+    a->start([](std::span<const core::incoming_datagram>) {});
+    b->start(at_b.handler());
   }
 
   void run_until(std::size_t n) {
-    for (int i = 0; i < 2000 && at_b.size() < n; ++i) io.run_one_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 2000 && at_b.packets.size() < n; ++i)
+      io.run_one_for(std::chrono::milliseconds(5));
   }
 };
 
@@ -81,123 +88,68 @@ util::shared_bytes data_bytes(std::uint64_t seq) {
   return util::shared_bytes(std::move(out));
 }
 
-TEST_F(two_daemons, DeliversDatagramsWithTheSendersNodeId) {
-  a->send({{core::node_id{1}, data_bytes(1)}});
-  run_until(1);
-  ASSERT_EQ(at_b.size(), 1u);
-  EXPECT_EQ(at_b[0].from, core::node_id{0});
-  EXPECT_EQ(at_b[0].type, wire::packet_type::data);
-  EXPECT_EQ(a->stats().datagrams_sent, 1u);
-  EXPECT_EQ(b->stats().datagrams_received, 1u);
-}
-
 std::shared_ptr<const std::vector<core::node_id>> group_of(std::vector<core::node_id> ids) {
   return std::make_shared<std::vector<core::node_id>>(std::move(ids));
 }
 
-// The Accelerated Ring sends a small burst right after its token. Handled in that order, the
-// token would find its data missing and lower the aru, which costs SAFE messages two more
-// rotations; a batch's tokens are therefore handled after its data, whether they came in one
-// datagram (a bundle) or in several.
-TEST_F(two_daemons, HandlesABatchsTokenAfterItsData) {
-  a->send({{core::node_id{1}, token_bytes()}});
-  a->send({{std::nullopt, data_bytes(1), group_of({core::node_id{1}})}});
-  a->send({{core::node_id{1}, data_bytes(2)}});
+// The datagrams the engine of node 0 would send for `packets`.
+std::vector<core::outgoing_datagram> plan(std::vector<core::outgoing_packet> packets,
+                                          bool multicast = false) {
+  core::datagram_stats st;
+  return core::plan_datagrams(packets, {core::node_id{0}, multicast}, st);
+}
+
+TEST_F(two_daemons, DeliversDatagramsWithTheSendersNodeId) {
+  a->send(plan({{core::node_id{1}, data_bytes(1)}}));
+  run_until(1);
+  ASSERT_EQ(at_b.packets.size(), 1u);
+  EXPECT_EQ(at_b.packets[0].from, core::node_id{0});
+  EXPECT_EQ(at_b.type(0), wire::packet_type::data);
+  EXPECT_EQ(a->stats().datagrams_sent, 1u);
+  EXPECT_EQ(b->stats().datagrams_received, 1u);
+}
+
+// What arrived while the daemon was busy is one batch, so the engine can hand its tokens over
+// after its data (core/datagrams.hpp).
+TEST_F(two_daemons, HandsWhatArrivedTogetherOverAsOneBatch) {
+  a->send(plan({{core::node_id{1}, token_bytes()}}));
+  a->send(plan({{std::nullopt, data_bytes(1), group_of({core::node_id{1}})}}));
+  a->send(plan({{core::node_id{1}, data_bytes(2)}}));
   EXPECT_EQ(a->stats().datagrams_sent, 3u);
   run_until(3);
-  ASSERT_EQ(at_b.size(), 3u);
-  ASSERT_EQ(batches_at_b, 1) << "the three datagrams were not read in one batch";
-  EXPECT_EQ(at_b[0].type, wire::packet_type::data);
-  EXPECT_EQ(at_b[1].type, wire::packet_type::data);
-  EXPECT_EQ(at_b[2].type, wire::packet_type::token);
+  ASSERT_EQ(at_b.batch_sizes, std::vector<std::size_t>{3})
+      << "the three datagrams were not read in one batch";
+  EXPECT_EQ(at_b.type(0), wire::packet_type::data);
+  EXPECT_EQ(at_b.type(1), wire::packet_type::data);
+  EXPECT_EQ(at_b.type(2), wire::packet_type::token);
 }
 
-// A token and the data behind it, for the same daemon, cost one datagram: a bundle.
-TEST_F(two_daemons, BundlesPacketsForTheSameDaemonInOneDatagram) {
-  a->send({{core::node_id{1}, token_bytes()},
-           {std::nullopt, data_bytes(1), group_of({core::node_id{1}})},
-           {core::node_id{1}, data_bytes(2)}});
+// A bundle leaves from where its packets are (gathered) and opens at the receiver.
+TEST_F(two_daemons, SendsABundleAsOneDatagram) {
+  auto d = plan({{core::node_id{1}, token_bytes()},
+                 {std::nullopt, data_bytes(1), group_of({core::node_id{1}})},
+                 {core::node_id{1}, data_bytes(2)}});
+  ASSERT_EQ(d.size(), 1u);
+  a->send(d);
   EXPECT_EQ(a->stats().datagrams_sent, 1u);
-  EXPECT_EQ(a->stats().bundles_sent, 1u);
+  EXPECT_EQ(a->stats().bytes_sent, d[0].bytes);
   run_until(3);
-  ASSERT_EQ(at_b.size(), 3u);
-  EXPECT_EQ(b->stats().bundles_received, 1u);
-  EXPECT_EQ(at_b[0].type, wire::packet_type::data);
-  EXPECT_EQ(at_b[1].type, wire::packet_type::data);
-  EXPECT_EQ(at_b[2].type, wire::packet_type::token);
-  for (const auto& r : at_b) EXPECT_EQ(r.from, core::node_id{0});
-}
-
-TEST_F(two_daemons, APacketAloneIsSentAsItIs) {
-  // Packets for different daemons never share a datagram, and one packet is not wrapped.
-  a->send({{core::node_id{1}, data_bytes(1)}, {core::node_id{2}, data_bytes(2)}});
-  EXPECT_EQ(a->stats().datagrams_sent, 2u);
-  EXPECT_EQ(a->stats().bundles_sent, 0u);
-  run_until(1);
-  ASSERT_EQ(at_b.size(), 1u);
-  EXPECT_EQ(b->stats().bundles_received, 0u);
-}
-
-TEST_F(two_daemons, ABundleStaysWithinOneDatagram) {
-  // Two packets of 40000 bytes do not fit one datagram together: two datagrams, no bundle.
-  auto big = [](std::uint64_t seq) {
-    util::byte_vector out;
-    wire::data_packet_builder bld(
-        out, {wire::protocol_version, wire::packet_type::data, core::node_id{0}, {}}, {},
-        wire::seq_t{seq});
-    util::byte_vector payload(40000);
-    bld.add({wire::service::agreed, wire::msg_id{seq}, 40000, 0, payload});
-    bld.finish();
-    return util::shared_bytes(std::move(out));
-  };
-  a->send(
-      {{core::node_id{1}, big(1)}, {core::node_id{1}, big(2)}, {core::node_id{1}, token_bytes()}});
-  EXPECT_EQ(a->stats().datagrams_sent, 2u);
-  EXPECT_EQ(a->stats().bundles_sent, 1u);  // the second packet and the token
-  run_until(3);
-  ASSERT_EQ(at_b.size(), 3u);
-  EXPECT_EQ(at_b[2].type, wire::packet_type::token);
-}
-
-TEST_F(two_daemons, DropsABundleThatDoesNotOpen) {
-  // A configured daemon (node 2) sends a bundle whose count exceeds what it holds, then a
-  // good packet: the bad bundle is counted and dropped whole, the packet after it arrives.
-  udp::socket peer(io, peers[2].endpoint);
-  std::vector<util::shared_bytes> parts{token_bytes(), data_bytes(1)};
-  util::byte_vector bad;
-  wire::encode_bundle(parts, bad);
-  bad[wire::header_bytes] = std::byte{0x30};  // count 48
-  peer.send_to(asio::buffer(bad.data(), bad.size()), peers[1].endpoint);
-  auto good = data_bytes(2);
-  peer.send_to(asio::buffer(good.data(), good.size()), peers[1].endpoint);
-  run_until(1);
-  io.run_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(at_b.size(), 1u);
-  EXPECT_EQ(at_b[0].from, core::node_id{2});
-  EXPECT_EQ(b->stats().bad_bundles, 1u);
-  EXPECT_EQ(b->stats().bundles_received, 0u);
-}
-
-TEST_F(two_daemons, FansARingPacketOutToEveryOtherMember) {
-  // The group names both daemons; the sender never sends to itself.
-  a->send({{std::nullopt, data_bytes(1),
-            std::make_shared<std::vector<core::node_id>>(
-                std::vector{core::node_id{0}, core::node_id{1}})}});
-  run_until(1);
-  io.run_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(at_b.size(), 1u);
-  EXPECT_EQ(a->stats().datagrams_sent, 1u);
+  ASSERT_EQ(at_b.packets.size(), 3u);
+  EXPECT_EQ(b->stats().bytes_received, d[0].bytes);
+  EXPECT_EQ(at_b.stats.bundles_received, 1u);
+  EXPECT_EQ(at_b.type(2), wire::packet_type::token);
+  for (const auto& r : at_b.packets) EXPECT_EQ(r.from, core::node_id{0});
 }
 
 TEST_F(two_daemons, DropsDatagramsFromAddressesThatAreNoDaemon) {
   udp::socket stranger(io, udp::endpoint(asio::ip::address_v4::loopback(), 0));
   auto d = data_bytes(1);
   stranger.send_to(asio::buffer(d.data(), d.size()), peers[1].endpoint);
-  a->send({{core::node_id{1}, data_bytes(2)}});
+  a->send(plan({{core::node_id{1}, data_bytes(2)}}));
   run_until(1);
   io.run_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(at_b.size(), 1u);
-  EXPECT_EQ(at_b[0].from, core::node_id{0});
+  ASSERT_EQ(at_b.packets.size(), 1u);
+  EXPECT_EQ(at_b.packets[0].from, core::node_id{0});
   EXPECT_EQ(b->stats().unknown_sender, 1u);
 }
 
@@ -206,7 +158,7 @@ TEST_F(two_daemons, DropsDatagramsFromAddressesThatAreNoDaemon) {
 // first, as the Accelerated Ring does before a small burst) was handled before its data, and
 // every SAFE message took a second rotation (p50 95 µs instead of 45 through 3 daemons on
 // loopback). Both sockets are now read before anything is handed on.
-TEST(udp_transport, HandlesATokenAfterTheDataThatCameByMulticast) {
+TEST(udp_transport, ReadsTheMulticastSocketAndItsOwnInOneBatch) {
   asio::io_context io;
   auto ports = free_ports(3);
   std::vector<udp_transport::peer> peers;
@@ -217,25 +169,21 @@ TEST(udp_transport, HandlesATokenAfterTheDataThatCameByMulticast) {
   auto tb = udp_transport::open(io, core::node_id{1}, peers, group);
   ASSERT_TRUE(ta.ok()) << ta.error().message();
   ASSERT_TRUE(tb.ok()) << tb.error().message();
-  std::vector<wire::packet_type> at_b;
-  int batches_at_b = 0;
-  (*ta)->start([](core::node_id, util::shared_bytes) {}, [] {});
-  (*tb)->start(
-      [&](core::node_id from, util::shared_bytes d) {
-        EXPECT_EQ(from, core::node_id{0});
-        auto h = wire::decode_header(d.span());
-        ASSERT_TRUE(h.ok());
-        at_b.push_back(h->type);
-      },
-      [&] { ++batches_at_b; });
-  (*ta)->send({{core::node_id{1}, token_bytes()},
-               {std::nullopt, data_bytes(1), group_of({core::node_id{0}, core::node_id{1}})}});
+  receiver at_b;
+  (*ta)->start([](std::span<const core::incoming_datagram>) {});
+  (*tb)->start(at_b.handler());
+  // The token leaves first, as it does before a large burst (core/datagrams.hpp).
+  std::vector<core::outgoing_datagram> d{{core::node_id{1}, nullptr, {token_bytes()}, 0},
+                                         {std::nullopt, nullptr, {data_bytes(1)}, 0}};
+  (*ta)->send(d);
   EXPECT_EQ((*ta)->stats().datagrams_sent, 2u) << "the token and the multicast data";
-  for (int i = 0; i < 2000 && at_b.size() < 2; ++i) io.run_one_for(std::chrono::milliseconds(5));
-  ASSERT_EQ(at_b.size(), 2u);
-  EXPECT_EQ(batches_at_b, 1) << "the two sockets were read in separate batches";
-  EXPECT_EQ(at_b[0], wire::packet_type::data);
-  EXPECT_EQ(at_b[1], wire::packet_type::token);
+  for (int i = 0; i < 2000 && at_b.packets.size() < 2; ++i)
+    io.run_one_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(at_b.packets.size(), 2u);
+  EXPECT_EQ(at_b.batch_sizes, std::vector<std::size_t>{2})
+      << "the two sockets were read in separate batches";
+  EXPECT_EQ(at_b.type(0), wire::packet_type::data);
+  EXPECT_EQ(at_b.type(1), wire::packet_type::token);
 }
 
 // And on the wire: with multicast, the token leaves after the small burst the core put behind
@@ -257,7 +205,7 @@ TEST(udp_transport, WithMulticastSendsTheTokenAfterASmallBurst) {
   auto ta = udp_transport::open(io, core::node_id{0}, peers, group);
   ASSERT_TRUE(ta.ok()) << ta.error().message();
   auto& a = **ta;
-  a.start([](core::node_id, util::shared_bytes) {}, [] {});
+  a.start([](std::span<const core::incoming_datagram>) {});
   auto next_type = [&] {
     std::array<std::byte, 70000> b;
     const std::size_t n = successor.receive(asio::buffer(b));
@@ -266,7 +214,7 @@ TEST(udp_transport, WithMulticastSendsTheTokenAfterASmallBurst) {
   };
   auto everyone = group_of({core::node_id{0}, core::node_id{1}});
   // A small burst behind the token: the burst first.
-  a.send({{core::node_id{1}, token_bytes()}, {std::nullopt, data_bytes(1), everyone}});
+  a.send(plan({{core::node_id{1}, token_bytes()}, {std::nullopt, data_bytes(1), everyone}}, true));
   EXPECT_EQ(next_type(), wire::packet_type::data);
   EXPECT_EQ(next_type(), wire::packet_type::token);
   // A burst larger than token_delay_bytes_max: the token first, as the core ordered.
@@ -278,7 +226,7 @@ TEST(udp_transport, WithMulticastSendsTheTokenAfterASmallBurst) {
     big.resize(big.size() + 1000);  // the successor reads headers only; this is about size
     p.bytes = util::shared_bytes(std::move(big));
   }
-  a.send(large);
+  a.send(plan(large, true));
   EXPECT_EQ(next_type(), wire::packet_type::token);
   EXPECT_EQ(next_type(), wire::packet_type::bundle);
 }
