@@ -125,8 +125,9 @@ std::vector<incoming_datagram> open_batch(std::span<const incoming_datagram> bat
     ++stats.bundles_received;
     for (auto part : *parts) packets.push_back({d.from, d.bytes.slice(part)});
   }
-  std::ranges::stable_partition(
-      packets, [](const incoming_datagram& p) { return !is_token(p.bytes.span()); });
+  // (std::ranges::stable_partition's subrange does not compile with clang 14 and libstdc++ 12.)
+  std::stable_partition(packets.begin(), packets.end(),
+                        [](const incoming_datagram& p) { return !is_token(p.bytes.span()); });
   return packets;
 }
 
