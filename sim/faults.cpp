@@ -126,6 +126,7 @@ void fault_injector::end_partition(std::uint64_t which) {
   if (healed_ || which != partition_epoch_) return;  // the heal, or a later partition, ended it
   net_.heal_partition();
   windows_[partition_window_].end = sched_.now();
+  windows_.push_back({sched_.now(), std::nullopt, true});
 }
 
 void fault_injector::cut_link() {
@@ -146,6 +147,7 @@ void fault_injector::cut_link() {
                  if (healed_) return;
                  net_.set_up(from, to, true);
                  windows_[window].end = sched_.now();
+                 windows_.push_back({sched_.now(), std::nullopt, true});
                  note(strf("link %u->%u mended", from.value, to.value));
                }));
 }

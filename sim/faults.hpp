@@ -41,11 +41,13 @@ struct fault_plan {
   link_params base;                // the fault phase's link params (restored after a burst)
 };
 
-// A link or partition fault, for the per-fault figures (simulation.cpp): when it began and
-// ended (nullopt: still in force at the heal).
+// A link or partition fault, or the end of one (a mend: the daemons may merge), for the
+// per-fault figures (simulation.cpp): when it began and ended (nullopt: in force at the heal; a
+// mend lasts until the next fault).
 struct fault_window {
   time_point start;
   std::optional<time_point> end;
+  bool mend = false;
 };
 
 class fault_injector {
@@ -64,7 +66,7 @@ class fault_injector {
   std::uint64_t restarts() const noexcept { return restarts_; }
   std::uint64_t partitions() const noexcept { return partitions_; }
   std::uint64_t link_cuts() const noexcept { return link_cuts_; }
-  // Every partition and link cut so far, in start order.
+  // Every partition and link cut so far, and every end of one before the heal, in start order.
   const std::vector<fault_window>& windows() const noexcept { return windows_; }
   std::uint64_t bursts() const noexcept { return bursts_; }
 
@@ -93,7 +95,7 @@ class fault_injector {
   std::uint32_t bursts_left_ = 0;
   std::uint64_t partition_epoch_ = 0;  // which partition is in force
   std::vector<node_id> waiting_;       // crashed nodes to restart at the next commit token
-  std::vector<fault_window> windows_;  // partitions and link cuts
+  std::vector<fault_window> windows_;  // partitions, link cuts and their mends
   std::size_t partition_window_ = 0;   // windows_ index of the partition in force
   std::uint64_t crashes_ = 0, restarts_ = 0, partitions_ = 0, bursts_ = 0, link_cuts_ = 0;
 };

@@ -118,8 +118,8 @@ void visit_membership_options(F&& f) {
   f("settle-ms", &options::settle_ms,
     "membership: after the heal, the live daemons must form one ring within this (ms)");
   f("changes-per-fault-max", &options::changes_per_fault_max,
-    "membership: fail when a partition or link cut makes a daemon install more regular "
-    "configurations than this while it lasts (0: no check)");
+    "membership: fail when a partition or link cut, or its end before the heal, makes a daemon "
+    "install more regular configurations than this before the next one (0: no check)");
 }
 
 // The groups options, in a fixed order: all but `groups` itself shape the group workload and

@@ -273,12 +273,13 @@ report simulation::make_report(time_point complete_at) const {
   return r;
 }
 
-void simulation::fault_figures(report& r) const {
-  if (!faults_) return;
+std::vector<simulation::window_figures> simulation::window_figures_now() const {
+  std::vector<window_figures> out;
+  if (!faults_) return out;
   const auto& windows = faults_->windows();
   const auto& installs = checker_->regular_installs();
   for (std::size_t f = 0; f < windows.size(); ++f) {
-    // A fault's window ends when it does, when the next one starts, or at the heal.
+    // A window ends when it does, when the next one starts, or at the heal.
     time_point until = windows[f].end.value_or(sched_.now());
     if (f + 1 < windows.size()) until = std::min(until, windows[f + 1].start);
     std::map<std::uint32_t, std::uint32_t> per_node;
@@ -288,9 +289,8 @@ void simulation::fault_figures(report& r) const {
       ++per_node[i.node.value];
       first.try_emplace(i.node.value, &i);
     }
-    std::uint32_t most = 0;
-    for (const auto& [n, count] : per_node) most = std::max(most, count);
-    r.changes_per_fault.push_back(most);
+    window_figures w;
+    for (const auto& [n, count] : per_node) w.changes = std::max(w.changes, count);
     // The survivors' time: of the daemons whose next ring has company; a daemon cut off alone
     // (or everyone, when all are) counts only when no one has.
     std::optional<duration> shared, alone;
@@ -298,20 +298,32 @@ void simulation::fault_figures(report& r) const {
       auto& worst = i->members > 1 ? shared : alone;
       worst = std::max(worst.value_or(duration{}), i->at - windows[f].start);
     }
-    if (shared || alone) r.fault_to_view.push_back(shared ? *shared : *alone);
+    w.to_view = shared ? shared : alone;
+    out.push_back(w);
+  }
+  return out;
+}
+
+void simulation::fault_figures(report& r) const {
+  const auto figures = window_figures_now();
+  for (std::size_t f = 0; f < figures.size(); ++f) {
+    const bool mend = faults_->windows()[f].mend;
+    (mend ? r.changes_per_mend : r.changes_per_fault).push_back(figures[f].changes);
+    if (figures[f].to_view)
+      (mend ? r.mend_to_view : r.fault_to_view).push_back(*figures[f].to_view);
   }
 }
 
 void simulation::check_changes_per_fault() {
   if (opts_.changes_per_fault_max == 0 || !faults_) return;
-  report r;
-  fault_figures(r);
-  for (std::size_t f = 0; f < r.changes_per_fault.size(); ++f) {
-    if (r.changes_per_fault[f] <= opts_.changes_per_fault_max) continue;
+  const auto figures = window_figures_now();
+  for (std::size_t f = 0; f < figures.size(); ++f) {
+    if (figures[f].changes <= opts_.changes_per_fault_max) continue;
+    const fault_window& w = faults_->windows()[f];
     checker_->fail(
-        strf("L stability: fault %zu (at %s) made one daemon install %u regular "
-             "configurations while it lasted; at most %u allowed",
-             f + 1, format_time(faults_->windows()[f].start).c_str(), r.changes_per_fault[f],
+        strf("L stability: the %s at %s made one daemon install %u regular "
+             "configurations before the next fault; at most %u allowed",
+             w.mend ? "end of a fault" : "fault", format_time(w.start).c_str(), figures[f].changes,
              opts_.changes_per_fault_max));
     return;
   }
@@ -356,14 +368,22 @@ std::vector<std::string> summary_lines(const report& r) {
              "configuration: %s",
              ull(r.crashes), ull(r.restarts), ull(r.partitions), ull(r.bursts),
              ull(r.configurations), median_max(r.crash_recovery).c_str()));
+  auto most = [](const std::vector<std::uint32_t>& v) {
+    return v.empty() ? 0u : *std::max_element(v.begin(), v.end());
+  };
   if (!r.changes_per_fault.empty()) {
-    std::uint32_t most = 0;
-    for (std::uint32_t c : r.changes_per_fault) most = std::max(most, c);
     lines.push_back(
         strf("faults: %zu partitions and link cuts; configuration changes per fault "
              "(most at one daemon): max %u; fault to the survivors' regular "
              "configuration: %s",
-             r.changes_per_fault.size(), most, median_max(r.fault_to_view).c_str()));
+             r.changes_per_fault.size(), most(r.changes_per_fault),
+             median_max(r.fault_to_view).c_str()));
+  }
+  if (!r.changes_per_mend.empty()) {
+    lines.push_back(strf(
+        "mends: %zu before the heal; configuration changes per mend (most at "
+        "one daemon): max %u; mend to the merged regular configuration: %s",
+        r.changes_per_mend.size(), most(r.changes_per_mend), median_max(r.mend_to_view).c_str()));
   }
   if (r.groups) {
     const auto& g = r.group_seen;

@@ -61,6 +61,9 @@ struct report {
   // first regular configuration (faults that changed nothing have no time).
   std::vector<std::uint32_t> changes_per_fault;
   std::vector<duration> fault_to_view;
+  // The same per mend (a partition or link cut ending before the heal): what merging took.
+  std::vector<std::uint32_t> changes_per_mend;
+  std::vector<duration> mend_to_view;
   // groups runs
   bool groups = false;
   std::uint64_t group_sessions = 0, group_requests = 0, group_sent = 0, group_views = 0,
@@ -101,9 +104,15 @@ class simulation {
   // Membership: at the heal, the fault plan ends and the settle bound (I8) is armed.
   void heal_membership(time_point heal_at);
   void check_settled();
-  // The per-fault figures (report::changes_per_fault, fault_to_view) as of now.
+  // One fault window's figures as of now (fault_figures).
+  struct window_figures {
+    std::uint32_t changes = 0;        // the most regular configurations at one daemon
+    std::optional<duration> to_view;  // until the survivors' first regular configuration
+  };
+  std::vector<window_figures> window_figures_now() const;
+  // The per-fault and per-mend figures (report::changes_per_fault, …) as of now.
   void fault_figures(report& r) const;
-  // options::changes_per_fault_max: fails the run if a fault caused more changes.
+  // options::changes_per_fault_max: fails the run if a fault or mend caused more changes.
   void check_changes_per_fault();
   report make_report(time_point complete_at) const;
 

@@ -258,9 +258,18 @@ void node::on_join(const wire::join& j, time_point now) {
     // predates that ring's (protocol.md "Leaving operational"). So is one that names exactly our
     // ring: a member's join from the gather or commit that formed it, arriving late. (A member
     // that lost our ring's token gives up on someone, or is given up on, and its sets change.)
-    if (j.ring_counter_max < ring_sequence(ring_->id().counter) ||
-        agreed_members(j) == ring_->members())
+    const std::vector<node_id> agreed = agreed_members(j);
+    if (j.ring_counter_max < ring_sequence(ring_->id().counter) || agreed == ring_->members())
       return;
+    // A member's join that keeps every member of our ring and adds daemons is a merge its
+    // representative started: join it as a merge, keeping who hears whom. Forgetting it (as after
+    // a failure) would leave our joins naming only our own ring, the outsiders would find the
+    // merge does not hold, and the ring would form again without them first.
+    const bool merge = std::holds_alternative<operational>(role_) &&
+                       agreed.size() > ring_->members().size() &&
+                       std::all_of(ring_->members().begin(), ring_->members().end(),
+                                   [&](node_id m) { return contains(agreed, m); });
+    if (merge) return become_gather(now, {j.hdr.sender}, &j, true);
   } else if (ring_) {
     // From outside our ring: in recovery it waits, like a join in commit; operational, only the
     // representative merges, and only with daemons that hear us both ways (protocol.md
