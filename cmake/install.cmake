@@ -9,7 +9,7 @@ install(TARGETS chorusd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 if(TARGET chorus)
   install(TARGETS chorus RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
-install(FILES include/sp.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES include/sp.h include/sp_events.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/chorus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS chorus_shared chorus_client EXPORT ChorusTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

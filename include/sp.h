@@ -16,6 +16,10 @@
 #ifndef INC_SP
 #define INC_SP
 
+#include <stddef.h>
+
+#include "sp_events.h" /* sp_time, the priorities, and Spread's event library (E_*) */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -103,10 +107,6 @@ extern "C" {
 
 #define MAX_CLIENT_SCATTER_ELEMENTS 100
 
-#define LOW_PRIORITY 0
-#define MEDIUM_PRIORITY 1
-#define HIGH_PRIORITY 2
-
 #define MAX_AUTH_NAME 30
 #define MAX_AUTH_METHODS 3
 
@@ -144,11 +144,6 @@ typedef struct dummy_scatter {
   int num_elements;
   scat_element elements[MAX_CLIENT_SCATTER_ELEMENTS];
 } scatter;
-
-typedef struct dummy_sp_time {
-  long sec;
-  long usec;
-} sp_time;
 
 int SP_connect(const char *spread_name, const char *private_name, int priority,
                int group_membership, mailbox *mbox, char *private_group);

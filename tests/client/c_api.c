@@ -1,13 +1,33 @@
 /* c_api.c — sp.h used from C, as a Spread program would use it: this file is compiled as C11
  * with warnings as errors, so the header must be valid C. c_api_roundtrip() connects, joins,
  * sends to itself, reads back its own message and the membership around it, and disconnects;
- * it returns 0 or the step that failed (client_test runs it against a real daemon). */
+ * it returns 0 or the step that failed (client_test runs it against a real daemon).
+ * c_events_timer() runs Spread's event library from C: a timer that ends the loop. */
 #include <stdio.h>
 #include <string.h>
 
 #include "sp.h"
 
 int c_api_roundtrip(const char *spread_name);
+int c_events_timer(void);
+
+static int ticks;
+
+static void on_tick(int code, void *data) {
+  (void)data;
+  ticks += code;
+  E_exit_events();
+}
+
+int c_events_timer(void) {
+  sp_time delay = {0, 2000};
+  ticks = 0;
+  if (E_init() != 0) return 1;
+  if (E_queue(on_tick, 7, NULL, delay) != 0) return 2;
+  if (E_in_queue(on_tick, 7, NULL) != 1) return 3;
+  E_handle_events();
+  return ticks == 7 ? 0 : 4;
+}
 
 int c_api_roundtrip(const char *spread_name) {
   mailbox mbox;

@@ -268,9 +268,12 @@ TEST(ClientCrash, TransitionThenNetworkViewWithTheSurvivors) {
 }  // namespace
 
 extern "C" int c_api_roundtrip(const char* spread_name);
+extern "C" int c_events_timer(void);
 
 namespace {
 
 TEST_F(ClientTest, TheCApiFromC) { EXPECT_EQ(c_api_roundtrip(d_->endpoint(1).c_str()), 0); }
+
+TEST(CApi, TheEventLibraryFromC) { EXPECT_EQ(c_events_timer(), 0); }
 
 }  // namespace

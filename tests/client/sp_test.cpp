@@ -532,6 +532,49 @@ TEST_F(SpTest, KillIsSeenAsADisconnect) {
   EXPECT_EQ(SP_poll(a), ILLEGAL_SESSION);
 }
 
+// Spread's event library as a Spread program's main loop: the mailbox is a descriptor like any
+// other, its callback receives, and a timer sends.
+struct mailbox_loop {
+  mailbox m;
+  int messages = 0;
+  int views = 0;
+};
+
+void on_mailbox(int fd, int, void* data) {
+  auto& l = *static_cast<mailbox_loop*>(data);
+  auto r = receive(fd);
+  ASSERT_GE(r.ret, 0);
+  if (Is_membership_mess(r.type)) {
+    ++l.views;
+    return;
+  }
+  EXPECT_EQ(r.data, "tick");
+  if (++l.messages == 3) E_exit_events();
+}
+
+void send_tick(int, void* data) {
+  auto& l = *static_cast<mailbox_loop*>(data);
+  ASSERT_EQ(SP_multicast(l.m, AGREED_MESS, "loop_group", 0, 4, "tick"), 4);
+  E_queue(send_tick, 0, data, sp_time{0, 5000});
+}
+
+void stop_loop(int, void*) { E_exit_events(); }
+
+TEST_F(SpTest, TheEventLibraryRunsAMailbox) {
+  E_init();
+  mailbox_loop l{connect("evloop"), 0, 0};
+  ASSERT_EQ(SP_join(l.m, "loop_group"), 0);
+  ASSERT_EQ(E_attach_fd(l.m, READ_FD, on_mailbox, 0, &l, HIGH_PRIORITY), 0);
+  E_queue(send_tick, 0, &l, sp_time{0, 1000});
+  E_queue(stop_loop, 0, nullptr, sp_time{10, 0});  // only if the mailbox is never served
+  E_handle_events();
+  EXPECT_EQ(l.messages, 3);
+  EXPECT_EQ(l.views, 1);  // its own join
+  EXPECT_EQ(E_detach_fd(l.m, READ_FD), 0);
+  E_dequeue(send_tick, 0, &l);
+  EXPECT_EQ(E_dequeue(stop_loop, 0, nullptr), 0);
+}
+
 TEST_F(SpTest, OnlyNullAuthenticationCanBeChosen) {
   EXPECT_EQ(SP_set_auth_method("NULL", nullptr, nullptr), 1);
   EXPECT_EQ(SP_set_auth_method("PWORD", nullptr, nullptr), 0);
