@@ -183,10 +183,14 @@ void cluster::on_arrival(in_flight& p) {
                            s.node ? "" : " (no node)", describe_packet(p.bytes.span()).c_str()));
   if (!s.node) return;
   s.inbox.push_back({p.from, std::move(p.bytes)});
-  if (s.read_scheduled) return;
+  if (!s.read_scheduled) schedule_read(to, opts_.batch_window);
+}
+
+void cluster::schedule_read(node_id n, duration after) {
+  slot& s = at(n);
   s.read_scheduled = true;
-  sched_.after(opts_.batch_window, action([this, to, generation = s.read_generation] {
-                 if (at(to).read_generation == generation) read(to);
+  sched_.after(after, action([this, n, generation = s.read_generation] {
+                 if (at(n).read_generation == generation) read(n);
                }));
 }
 
@@ -205,12 +209,7 @@ void cluster::read(node_id n) {
   if (trace_.printing()) trace_.print(now, strf("read at %u: %zu datagrams", n.value, count));
   s.node->receive(batch, now);
   drain(n);
-  if (!s.inbox.empty()) {  // more than one batch had arrived: the next one at once
-    s.read_scheduled = true;
-    sched_.after(duration::zero(), action([this, n, generation = s.read_generation] {
-                   if (at(n).read_generation == generation) read(n);
-                 }));
-  }
+  if (!s.inbox.empty()) schedule_read(n, duration::zero());  // more than a batch had arrived
 }
 
 void cluster::on_timer(const timer_event& t) {
@@ -299,9 +298,7 @@ void cluster::route(node_id n, const std::vector<core::outgoing_datagram>& datag
       net_.send(n, *d.to, bytes);
       continue;
     }
-    for (node_id m : *d.group) {
-      if (m != n) net_.send(n, m, bytes);
-    }
+    for (node_id m : *d.group) net_.send(n, m, bytes);
   }
 }
 

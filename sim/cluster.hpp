@@ -153,8 +153,10 @@ class cluster final : public node_probe {
   void dispatch(event& e);
   void on_arrival(in_flight& p);
   void on_timer(const timer_event& t);
-  // Hands node `n` the batch in its inbox.
+  // Hands node `n` the batch in its inbox; schedule_read arms that for `after` from now (a crash
+  // voids it).
   void read(node_id n);
+  void schedule_read(node_id n, duration after);
   // Acts on the node's output; `n` identifies the slot.
   void drain(node_id n);
   void route(node_id n, const std::vector<core::outgoing_datagram>& datagrams);
