@@ -18,8 +18,6 @@
 
 #include <stddef.h>
 
-#include "sp_events.h" /* sp_time, the priorities, and Spread's event library (E_*) */
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -70,7 +68,7 @@ extern "C" {
 #define Is_safe_mess(type) ((type)&SAFE_MESS)
 #define Is_regular_mess(type) (((type)&REGULAR_MESS) && !((type)&REJECT_MESS))
 
-#define Is_selfdiscard_mess(type) ((type)&SELF_DISCARD)
+#define Is_self_discard(type) ((type)&SELF_DISCARD)
 
 #define Is_reg_memb_mess(type) ((type)&REG_MEMB_MESS)
 #define Is_transition_mess(type) ((type)&TRANSITION_MESS)
@@ -107,20 +105,21 @@ extern "C" {
 
 #define MAX_CLIENT_SCATTER_ELEMENTS 100
 
-#define MAX_AUTH_NAME 30
-#define MAX_AUTH_METHODS 3
+/* A 16- or 32-bit value in the other byte order (for a message whose endian_mismatch is 1).
+ * The result types are Spread's (int, unsigned int); the shifts are done unsigned, so a negative
+ * argument is well defined. */
+#define Flip_int16(type) \
+  ((int)((((unsigned int)(type) >> 8) & 0x00ffu) | (((unsigned int)(type) << 8) & 0xff00u)))
+#define Flip_int32(type)                                                                \
+  ((((unsigned int)(type) >> 24) & 0x000000ffu) | (((unsigned int)(type) >> 8) & 0x0000ff00u) | \
+   (((unsigned int)(type) << 8) & 0x00ff0000u) | (((unsigned int)(type) << 24) & 0xff000000u))
 
 typedef int mailbox;
 typedef int service;
 
-typedef struct dummy_membership_id {
-  int32 proc_id;
-  int32 time;
-} membership_id;
-
+/* A group's view identifier: the same 12 bytes for every member of the view. */
 typedef struct dummy_group_id {
-  membership_id memb_id;
-  int32 index;
+  int32 id[3];
 } group_id;
 
 typedef struct dummy_vs_set_info {
@@ -137,68 +136,17 @@ typedef struct dummy_membership_info {
 
 typedef struct dummy_scat_element {
   char *buf;
-  int len;
+  size_t len;
 } scat_element;
 
 typedef struct dummy_scatter {
-  int num_elements;
+  size_t num_elements;
   scat_element elements[MAX_CLIENT_SCATTER_ELEMENTS];
 } scatter;
 
-int SP_connect(const char *spread_name, const char *private_name, int priority,
-               int group_membership, mailbox *mbox, char *private_group);
-int SP_connect_timeout(const char *spread_name, const char *private_name, int priority,
-                       int group_membership, mailbox *mbox, char *private_group,
-                       sp_time time_out);
-int SP_disconnect(mailbox mbox);
-void SP_kill(mailbox mbox);
-
-int SP_join(mailbox mbox, const char *group);
-int SP_leave(mailbox mbox, const char *group);
-
-int SP_multicast(mailbox mbox, service service_type, const char *group, int16 mess_type,
-                 int mess_len, const char *mess);
-int SP_scat_multicast(mailbox mbox, service service_type, const char *group, int16 mess_type,
-                      const scatter *scat_mess);
-int SP_multigroup_multicast(mailbox mbox, service service_type, int num_groups,
-                            const char groups[][MAX_GROUP_NAME], int16 mess_type, int mess_len,
-                            const char *mess);
-int SP_multigroup_scat_multicast(mailbox mbox, service service_type, int num_groups,
-                                 const char groups[][MAX_GROUP_NAME], int16 mess_type,
-                                 const scatter *scat_mess);
-
-int SP_receive(mailbox mbox, service *service_type, char sender[MAX_GROUP_NAME], int max_groups,
-               int *num_groups, char groups[][MAX_GROUP_NAME], int16 *mess_type,
-               int *endian_mismatch, int max_mess_len, char *mess);
-int SP_scat_receive(mailbox mbox, service *service_type, char sender[MAX_GROUP_NAME],
-                    int max_groups, int *num_groups, char groups[][MAX_GROUP_NAME],
-                    int16 *mess_type, int *endian_mismatch, scatter *scat_mess);
-
-int SP_poll(mailbox mbox);
-int SP_equal_group_ids(group_id g1, group_id g2);
-
-int SP_get_memb_info(const char *memb_mess, const service service_type,
-                     membership_info *memb_info);
-int SP_get_vs_sets_info(const char *memb_mess, vs_set_info *vs_sets, int num_vs_sets,
-                        unsigned int *my_vs_set_index);
-int SP_get_vs_set_members(const char *memb_mess, const vs_set_info *vs_set,
-                          char member_names[][MAX_GROUP_NAME], int member_names_count);
-int SP_scat_get_memb_info(const scatter *memb_mess_scat, const service service_type,
-                          membership_info *memb_info);
-int SP_scat_get_vs_sets_info(const scatter *memb_mess_scat, vs_set_info *vs_sets,
-                             int num_vs_sets, unsigned int *my_vs_set_index);
-int SP_scat_get_vs_set_members(const scatter *memb_mess_scat, const vs_set_info *vs_set,
-                               char member_names[][MAX_GROUP_NAME], int member_names_count);
-
-/* Only NULL authentication exists: naming "NULL" succeeds (1), any other method fails (0). */
-int SP_set_auth_method(const char *auth_name, int (*authenticate)(int, void *), void *auth_data);
-int SP_set_auth_methods(int num_methods, const char *auth_name[],
-                        int (*authenticate[])(int, void *), void *auth_data[]);
-
-void SP_error(int error);
-int SP_version(int *major_version, int *minor_version, int *patch_version);
-/* Spread 5: the text SP_error prints, without printing it. */
-const char *SP_strerror(int error);
+/* As in Spread: the event library, then the functions (sp_func.h is reached through here). */
+#include "sp_events.h"
+#include "sp_func.h"
 
 #ifdef __cplusplus
 }

@@ -31,8 +31,8 @@ static int receive_one(mailbox mbox, const char *private_group) {
   }
   if (Is_reg_memb_mess(service_type)) {
     SP_get_memb_info(mess, service_type, &info);
-    printf("view of %s (id %d %d %d), %d members:\n", sender, info.gid.memb_id.proc_id,
-           info.gid.memb_id.time, info.gid.index, num_groups);
+    printf("view of %s (id %d %d %d), %d members:\n", sender, info.gid.id[0],
+           info.gid.id[1], info.gid.id[2], num_groups);
     for (i = 0; i < num_groups; i++) printf("\t%s\n", groups[i]);
     if (Is_caused_join_mess(service_type)) printf("because %s joined\n", info.changed_member);
     if (Is_caused_leave_mess(service_type)) printf("because %s left\n", info.changed_member);

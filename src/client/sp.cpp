@@ -41,6 +41,14 @@ static_assert(REG_MEMB_MESS == chorus::wire::client::reg_memb_mess &&
               MEMBERSHIP_MESS == chorus::wire::client::membership_mess &&
               REJECT_MESS == chorus::wire::client::reject_mess);
 
+// Binary compatibility: a program built against Spread's sp.h passes these by pointer or value,
+// so their layouts are Spread's (here for LP64, where Spread's libraries are usually built).
+static_assert(sizeof(void*) != 8 ||
+              (sizeof(group_id) == 12 && sizeof(vs_set_info) == 8 &&
+               sizeof(membership_info) == 56 && offsetof(membership_info, num_vs_sets) == 44 &&
+               sizeof(scat_element) == 16 && offsetof(scatter, elements) == 8 &&
+               sizeof(scatter) == 8 + 16 * MAX_CLIENT_SCATTER_ELEMENTS && sizeof(sp_time) == 16));
+
 namespace {
 
 using chorus::client::stream;
@@ -54,12 +62,31 @@ std::unordered_map<int, std::shared_ptr<stream>>& table() {
   return *t;
 }
 
-// A fork while another thread holds the table's lock would leave the child's copy locked.
+// What SP_set_auth_method(s) registered, offered by every later SP_connect (default: NULL).
+std::mutex auth_mutex;
+std::vector<chorus::client::auth_method>& registered_auth() {
+  static auto* methods = new std::vector<chorus::client::auth_method>{{"NULL", nullptr, nullptr}};
+  return *methods;
+}
+
+// A fork while another thread holds one of the library's locks would leave the child's copy
+// locked.
 void install_fork_handlers() {
   static std::once_flag once;
   std::call_once(once, [] {
-    pthread_atfork([] { table_mutex.lock(); }, [] { table_mutex.unlock(); },
-                   [] { table_mutex.unlock(); });
+    pthread_atfork(
+        [] {
+          auth_mutex.lock();
+          table_mutex.lock();
+        },
+        [] {
+          table_mutex.unlock();
+          auth_mutex.unlock();
+        },
+        [] {
+          table_mutex.unlock();
+          auth_mutex.unlock();
+        });
   });
 }
 
@@ -108,6 +135,11 @@ std::shared_ptr<stream> take(mailbox m) {
   return s;
 }
 
+std::vector<chorus::client::auth_method> auth_methods() {
+  std::lock_guard lock(auth_mutex);
+  return registered_auth();
+}
+
 std::string_view bounded(const char* s, std::size_t max) {
   return s == nullptr ? std::string_view() : std::string_view(s, strnlen(s, max));
 }
@@ -130,8 +162,9 @@ int send_message(mailbox mbox, service service_type, int num_groups,
   if (num_groups < 0) return ILLEGAL_MESSAGE;
   auto type = static_cast<std::uint32_t>(service_type);
   if ((type & REGULAR_MESS) == 0 || (type & REJECT_MESS) != 0) return ILLEGAL_SERVICE;
-  // Only the service bits, SELF_DISCARD and the Flush layer's SUBGROUP_CAST go on the wire.
-  type &= REGULAR_MESS | SELF_DISCARD | cl::subgroup_cast;
+  // The caller's word goes on the wire as Spread's library sends it (a DROP_RECV or DONT_BLOCK
+  // left in it is the daemon's to ignore), without the endian bits, which are the header's.
+  type &= ~static_cast<std::uint32_t>(ENDIAN_RESERVED);
   std::vector<std::string_view> names;
   names.reserve(static_cast<std::size_t>(num_groups));
   for (int i = 0; i < num_groups; ++i) names.push_back(bounded(groups[i], MAX_GROUP_NAME - 1));
@@ -147,15 +180,17 @@ int control(mailbox mbox, std::uint32_t type, const char* group) {
   return r.ok() ? 0 : r.error().code;
 }
 
+// The elements a scatter uses: at most MAX_CLIENT_SCATTER_ELEMENTS of them.
+std::span<const scat_element> elements_of(const scatter* sc) {
+  if (sc == nullptr) return {};
+  return {sc->elements,
+          std::min<std::size_t>(sc->num_elements, MAX_CLIENT_SCATTER_ELEMENTS)};
+}
+
 std::vector<std::span<const std::byte>> parts_of(const scatter* sc) {
   std::vector<std::span<const std::byte>> out;
-  if (sc == nullptr) return out;
-  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
-  for (int i = 0; i < n; ++i) {
-    if (sc->elements[i].len > 0) {
-      out.emplace_back(reinterpret_cast<const std::byte*>(sc->elements[i].buf),
-                       static_cast<std::size_t>(sc->elements[i].len));
-    }
+  for (const scat_element& e : elements_of(sc)) {
+    if (e.len > 0) out.emplace_back(reinterpret_cast<const std::byte*>(e.buf), e.len);
   }
   return out;
 }
@@ -163,11 +198,10 @@ std::vector<std::span<const std::byte>> parts_of(const scatter* sc) {
 // Copies `bytes` into the scatter's buffers in order; returns how many fit.
 std::size_t scatter_copy(const scatter* sc, std::span<const std::byte> bytes) {
   std::size_t at = 0;
-  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
-  for (int i = 0; i < n && at < bytes.size(); ++i) {
-    std::size_t room = sc->elements[i].len > 0 ? static_cast<std::size_t>(sc->elements[i].len) : 0;
-    std::size_t k = std::min(room, bytes.size() - at);
-    std::memcpy(sc->elements[i].buf, bytes.data() + at, k);
+  for (const scat_element& e : elements_of(sc)) {
+    if (at == bytes.size()) break;
+    std::size_t k = std::min(e.len, bytes.size() - at);
+    std::memcpy(e.buf, bytes.data() + at, k);
     at += k;
   }
   return at;
@@ -175,10 +209,7 @@ std::size_t scatter_copy(const scatter* sc, std::span<const std::byte> bytes) {
 
 std::size_t scatter_capacity(const scatter* sc) {
   std::size_t total = 0;
-  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
-  for (int i = 0; i < n; ++i) {
-    if (sc->elements[i].len > 0) total += static_cast<std::size_t>(sc->elements[i].len);
-  }
+  for (const scat_element& e : elements_of(sc)) total += e.len;
   return total;
 }
 
@@ -207,13 +238,7 @@ void to_host_order(std::vector<std::byte>& body, bool transition) {
 // The whole message gathered from a scatter (the memb_info functions read it as one buffer).
 std::vector<char> gather(const scatter* sc) {
   std::vector<char> out;
-  if (sc == nullptr) return out;
-  int n = std::clamp(sc->num_elements, 0, MAX_CLIENT_SCATTER_ELEMENTS);
-  for (int i = 0; i < n; ++i) {
-    if (sc->elements[i].len > 0) {
-      out.insert(out.end(), sc->elements[i].buf, sc->elements[i].buf + sc->elements[i].len);
-    }
-  }
+  for (const scat_element& e : elements_of(sc)) out.insert(out.end(), e.buf, e.buf + e.len);
   return out;
 }
 
@@ -231,7 +256,11 @@ int SP_connect(const char* spread_name, const char* private_name, int priority,
 int SP_connect_timeout(const char* spread_name, const char* private_name, int priority,
                        int group_membership, mailbox* mbox, char* private_group, sp_time time_out) {
   install_fork_handlers();
-  if (time_out.sec < 0 || time_out.usec < 0) return ILLEGAL_TIME;
+  // Spread 5's rule: seconds and microseconds of one sign, microseconds below a second.
+  if ((time_out.sec < 0 && time_out.usec > 0) || (time_out.sec > 0 && time_out.usec < 0) ||
+      time_out.usec <= -1000000 || time_out.usec >= 1000000) {
+    return ILLEGAL_TIME;
+  }
   chorus::client::connect_request r;
   r.spread_name = std::string(bounded(spread_name, 4096));
   if (r.spread_name.size() >= 4096) return ILLEGAL_SPREAD;
@@ -244,6 +273,7 @@ int SP_connect_timeout(const char* spread_name, const char* private_name, int pr
   auto shared_memory = shared_memory_from_environment();
   if (!shared_memory) return ILLEGAL_SPREAD;
   r.shared_memory = *shared_memory;
+  r.auth = auth_methods();
   if (time_out.sec != 0 || time_out.usec != 0) {
     r.deadline = chorus::client::clock::now() + std::chrono::seconds(time_out.sec) +
                  std::chrono::microseconds(time_out.usec);
@@ -316,7 +346,7 @@ int SP_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_NAME],
   scatter one;
   one.num_elements = 1;
   one.elements[0].buf = mess;
-  one.elements[0].len = max_mess_len;
+  one.elements[0].len = static_cast<std::size_t>(std::max(max_mess_len, 0));
   return SP_scat_receive(mbox, service_type, sender, max_groups, num_groups, groups, mess_type,
                          endian_mismatch, &one);
 }
@@ -397,10 +427,8 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
       }
     }
   }
-  if (buffer_short) {
-    *endian_mismatch = -h.data_len;
-    return BUFFER_TOO_SHORT;
-  }
+  // Truncated under DROP_RECV: endian_mismatch keeps its usual meaning, as in Spread.
+  if (buffer_short) return BUFFER_TOO_SHORT;
   return h.data_len;
 }
 
@@ -412,8 +440,7 @@ int SP_poll(mailbox mbox) {
 }
 
 int SP_equal_group_ids(group_id g1, group_id g2) {
-  return g1.memb_id.proc_id == g2.memb_id.proc_id && g1.memb_id.time == g2.memb_id.time &&
-         g1.index == g2.index;
+  return g1.id[0] == g2.id[0] && g1.id[1] == g2.id[1] && g1.id[2] == g2.id[2];
 }
 
 int SP_get_memb_info(const char* memb_mess, const service service_type,
@@ -422,9 +449,7 @@ int SP_get_memb_info(const char* memb_mess, const service service_type,
   std::memset(memb_info, 0, sizeof *memb_info);
   if (Is_self_leave(service_type)) return 1;  // no body
   if (memb_mess == nullptr) return ILLEGAL_MESSAGE;
-  memb_info->gid.memb_id.proc_id = static_cast<int32>(get_u32(memb_mess));
-  memb_info->gid.memb_id.time = static_cast<int32>(get_u32(memb_mess + 4));
-  memb_info->gid.index = static_cast<int32>(get_u32(memb_mess + 8));
+  for (int i = 0; i < 3; ++i) memb_info->gid.id[i] = static_cast<int32>(get_u32(memb_mess + 4 * i));
   if (!Is_reg_memb_mess(service_type)) return 1;  // transitional: the gid only
   memb_info->num_vs_sets = get_u32(memb_mess + 12);
   const std::uint32_t local = get_u32(memb_mess + 16);
@@ -488,28 +513,41 @@ int SP_scat_get_vs_set_members(const scatter* memb_mess_scat, const vs_set_info*
   return SP_get_vs_set_members(flat.data(), vs_set, member_names, member_names_count);
 }
 
-int SP_set_auth_method(const char* auth_name, int (*)(int, void*), void*) {
-  return auth_name != nullptr && std::strcmp(auth_name, "NULL") == 0 ? 1 : 0;
+int SP_set_auth_method(const char* auth_name, int (*authenticate)(int, void*), void* auth_data) {
+  const char* names[] = {auth_name};
+  int (*functions[])(int, void*) = {authenticate};
+  void* data[] = {auth_data};
+  return SP_set_auth_methods(1, names, functions, data);
 }
 
-int SP_set_auth_methods(int num_methods, const char* auth_name[], int (*[])(int, void*), void*[]) {
-  if (num_methods < 1 || num_methods > MAX_AUTH_METHODS || auth_name == nullptr) return 0;
+int SP_set_auth_methods(int num_methods, const char* auth_name[],
+                        int (*authenticate[])(int, void*), void* auth_data[]) {
+  if (num_methods < 0 || static_cast<std::size_t>(num_methods) > chorus::client::auth_methods_max)
+    return 0;
+  if (num_methods > 0 && (auth_name == nullptr || authenticate == nullptr)) return 0;
+  std::vector<chorus::client::auth_method> methods;
   for (int i = 0; i < num_methods; ++i) {
-    if (auth_name[i] == nullptr || std::strcmp(auth_name[i], "NULL") != 0) return 0;
+    if (auth_name[i] == nullptr || authenticate[i] == nullptr ||
+        std::strlen(auth_name[i]) > chorus::client::auth_name_max) {
+      return 0;  // checked before anything changes, as in Spread
+    }
+    methods.push_back({auth_name[i], authenticate[i], auth_data == nullptr ? nullptr : auth_data[i]});
   }
+  install_fork_handlers();
+  std::lock_guard lock(auth_mutex);
+  registered_auth() = std::move(methods);
   return 1;
 }
 
 const char* SP_strerror(int error) { return chorus::client::describe(error); }
 
-void SP_error(int error) {
-  std::printf("SP_error: (%d) %s.\n", error, chorus::client::describe(error));
-}
+void SP_error(int error) { std::printf("SP_error: (%d) %s\n", error, SP_strerror(error)); }
 
 int SP_version(int* major_version, int* minor_version, int* patch_version) {
-  if (major_version != nullptr) *major_version = chorus::client::library_major;
-  if (minor_version != nullptr) *minor_version = chorus::client::library_minor;
-  if (patch_version != nullptr) *patch_version = chorus::client::library_patch;
+  if (major_version == nullptr || minor_version == nullptr || patch_version == nullptr) return 0;
+  *major_version = chorus::client::library_major;
+  *minor_version = chorus::client::library_minor;
+  *patch_version = chorus::client::library_patch;
   return 1;
 }
 

@@ -229,50 +229,48 @@ result<int> read_byte_with_descriptor(int fd, std::byte& b,
 struct stream::shm_output : shm::request_ring {};
 
 const char* describe(int code) noexcept {
+  // Spread 5.0.1's texts (SP_strerror), word for word.
   switch (code) {
-    case accept_session:
-      return "Connection accepted";
     case illegal_spread:
-      return "Illegal spread was provided";
+      return "Illegal spread name provided.";
     case could_not_connect:
-      return "Could not connect. Is Spread running?";
+      return "Could not connect.";
     case reject_quota:
-      return "Connection rejected, too many users";
+      return "Connection rejected, too many users.";
     case reject_no_name:
-      return "Connection rejected, no name was supplied";
+      return "Connection rejected, no name was supplied.";
     case reject_illegal_name:
-      return "Connection rejected, illegal name";
+      return "Connection rejected, illegal name.";
     case reject_not_unique:
-      return "Connection rejected, name not unique";
+      return "Connection rejected, name not unique.";
     case reject_version:
-      return "Connection rejected, library does not fit daemon";
+      return "Connection rejected, client library incompatible with daemon.";
     case connection_closed:
-      return "Connection closed by spread";
+      return "Connection closed by Spread.";
     case reject_auth:
-      return "Connection rejected, authentication failed";
+      return "Connection rejected, authentication failed.";
     case illegal_session:
-      return "Illegal session was supplied";
+      return "Illegal session was supplied.";
     case illegal_service:
-      return "Illegal service request";
+      return "Illegal service request.";
     case illegal_message:
-      return "Illegal message";
+      return "Illegal message.";
     case illegal_group:
-      return "Illegal group";
+      return "Illegal group.";
     case buffer_too_short:
-      return "The supplied buffer was too short";
+      return "Buffer too short.";
     case groups_too_short:
-      return "The supplied groups list was too short";
+      return "Groups list too short.";
     case message_too_long:
-      return "The message body + group names was too large to fit in a message";
+      return "Message (body + group names) too large.";
     case net_error_on_session:
-      return "The network socket experienced an error. This Spread mailbox will no longer work "
-             "until the connection is disconnected and then reconnected";
+      return "Network socket error. SP_kill() the mailbox.";
     case sp_bug:
-      return "Spread library bug";
+      return "Internal Spread bug detected.";
     case illegal_time:
-      return "Illegal time";
+      return "Illegal time.";
     default:
-      return "unknown error";
+      return "Unrecognized error.";
   }
 }
 
@@ -348,18 +346,31 @@ result<std::shared_ptr<stream>> stream::connect(const connect_request& r) {
       !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
-  if (!cl::offers_auth_method(methods, "NULL")) {
-    return give_up(reject_auth,
-                   "the daemon does not offer NULL authentication (offers: '" + methods + "')");
+  for (const auth_method& m : r.auth) {
+    if (!cl::offers_auth_method(methods, m.name)) {
+      return give_up(reject_auth, "the daemon does not offer " + m.name +
+                                      " authentication (offers: '" + methods + "')");
+    }
   }
-  // Step 3: NULL in the first of three 30-byte slots; SHM in the second when the daemon offers
-  // it (Chorus) and it can work (a Unix socket).
-  const bool shm =
-      r.shared_memory && ep->unix_socket && cl::offers_auth_method(methods, cl::shm_auth_method);
-  const auto choice = cl::encode_auth_choice(shm);
+  // Step 3: the methods in their slots, and SHM in a free one when the daemon offers it
+  // (Chorus) and it can work (a Unix socket).
+  std::vector<std::string_view> chosen;
+  for (const auth_method& m : r.auth) chosen.push_back(m.name);
+  const bool shm = r.shared_memory && ep->unix_socket && chosen.size() < auth_methods_max &&
+                   cl::offers_auth_method(methods, cl::shm_auth_method);
+  if (shm) chosen.push_back(cl::shm_auth_method);
+  const auto choice = cl::encode_auth_choice(chosen);
   if (auto f = write_all(fd, choice.data(), choice.size(), r.deadline); !f) {
     return give_up(connection_closed, "handshake: " + f.error().message);
   }
+  // Step 4: every method's own exchange, in order; all of them run, as in Spread's library.
+  std::string failed;
+  for (const auth_method& m : r.auth) {
+    if (m.authenticate != nullptr && m.authenticate(fd, m.data) == 0) {
+      failed += (failed.empty() ? "" : ", ") + m.name;
+    }
+  }
+  if (!failed.empty()) return give_up(reject_auth, "authentication failed: " + failed);
   // Step 5: accept, version, private group; with SHM the memory file comes with the first byte.
   std::array<std::byte, 5> accept{};
   std::unique_ptr<shm_output> ring;

@@ -59,10 +59,20 @@ enum code : int {
 // version.
 inline constexpr std::uint8_t library_major = 5, library_minor = 0, library_patch = 1;
 
-// Spread's text for a code ("Connection rejected, name not unique"), or "unknown error".
+// Spread 5.0.1's text for a code ("Connection rejected, name not unique."), or
+// "Unrecognized error.".
 const char* describe(int code) noexcept;
 
 using clock = std::chrono::steady_clock;
+
+// One way of proving who we are to the daemon (SP_set_auth_method): its name, offered in the
+// handshake, and what runs on the socket once the daemon took the offer (non-zero: it worked).
+struct auth_method {
+  std::string name;                            // below 30 bytes
+  int (*authenticate)(int fd, void* data) = nullptr;  // nullptr: nothing to do (NULL)
+  void* data = nullptr;
+};
+inline constexpr std::size_t auth_methods_max = 3, auth_name_max = 29;
 
 struct connect_request {
   std::string spread_name;   // "", "4803", "4803@host", or an absolute socket path (Chorus)
@@ -77,6 +87,10 @@ struct connect_request {
   // memory instead of the socket (wire/session_ring.hpp), which saves a system call per send
   // and, with a busy-polling daemon, its read and wake-up.
   bool shared_memory = true;
+  // The methods offered, in order (Spread's default: NULL alone). Each must be one the daemon
+  // lists, or the connect fails with reject_auth before anything is sent; their callbacks then
+  // run in order, all of them, and any failure is reject_auth.
+  std::vector<auth_method> auth{{"NULL", nullptr, nullptr}};
 };
 inline constexpr std::chrono::microseconds busy_poll_max{1000000};
 

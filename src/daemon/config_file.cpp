@@ -923,6 +923,15 @@ util::result<std::vector<std::string>> parser::auth_list(const token& name,
       return fail(value.line, "unknown authentication method " + quote(s.substr(i, j - i)) +
                                   " in " + std::string(name.text) + " (NULL, IP or PWORD)");
     }
+    if (method != "NULL") {
+      // Client access control is not built yet: a daemon that let such clients in would
+      // silently weaken what the file asks for.
+      return fail(value.line,
+                  std::string(name.text) + " names " + std::string(method) +
+                      ", which chorusd does not support yet (only NULL): it cannot restrict "
+                      "clients as this file asks",
+                  errc::unsupported);
+    }
     if (std::find(out.begin(), out.end(), method) == out.end()) out.emplace_back(method);
     i = j;
   }

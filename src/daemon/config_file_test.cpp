@@ -88,8 +88,8 @@ RuntimeDir = /var/run/chorus-%n
 UnixSocketDir = /run/chorus
 DaemonUser = spread
 DaemonGroup = spread
-AllowedAuthMethods = "NULL ip"
-RequiredAuthMethods = "IP"
+AllowedAuthMethods = "null"
+RequiredAuthMethods = "NULL"
 AccessControlPolicy = "PERMIT"
 ActiveIPVersion = ipv4
 WideAreaNetwork = yes
@@ -160,8 +160,8 @@ TEST(ConfigFile, SampleWithEveryOption) {
   EXPECT_EQ(c.unix_socket_dir, "/run/chorus");
   EXPECT_EQ(c.daemon_user, "spread");
   EXPECT_EQ(c.daemon_group, "spread");
-  EXPECT_EQ(c.allowed_auth_methods, (std::vector<std::string>{"NULL", "IP"}));
-  EXPECT_EQ(c.required_auth_methods, std::vector<std::string>{"IP"});
+  EXPECT_EQ(c.allowed_auth_methods, std::vector<std::string>{"NULL"});
+  EXPECT_EQ(c.required_auth_methods, std::vector<std::string>{"NULL"});
   EXPECT_EQ(c.access_control_policy, "PERMIT");
   EXPECT_EQ(c.active_ip_version, "IPv4");
   EXPECT_EQ(c.wide_area_network, true);
@@ -232,9 +232,9 @@ TEST(ConfigFile, KeywordsAreCaseInsensitiveAndLayoutIsFree) {
 
 TEST(ConfigFile, RequiredAuthAloneDropsImplicitNull) {
   const file_config c =
-      parse_ok("Spread_Segment 127.0.0.255 { a 127.0.0.1 }\nRequiredAuthMethods = \"IP\"");
+      parse_ok("Spread_Segment 127.0.0.255 { a 127.0.0.1 }\nRequiredAuthMethods = \"NULL\"");
   EXPECT_TRUE(c.allowed_auth_methods.empty());
-  EXPECT_EQ(c.required_auth_methods, std::vector<std::string>{"IP"});
+  EXPECT_EQ(c.required_auth_methods, std::vector<std::string>{"NULL"});
 }
 
 TEST(ConfigFile, CombinedInterfaceLettersAndNoLetter) {
@@ -298,6 +298,10 @@ const error_case error_cases[] = {
     {S "DebugFlags = { PRINT\nEXIT\n", 2, "'}' expected"},
     {S "AllowedAuthMethods = \"NULL KERBEROS\"", 2, "unknown authentication method 'KERBEROS'"},
     {S "RequiredAuthMethods = \"\"", 2, "lists no method"},
+    // Access control is not built yet: a file that restricts clients is refused, not weakened.
+    {S "AllowedAuthMethods = \"NULL IP\"", 2, "AllowedAuthMethods names IP, which chorusd does"},
+    {S "RequiredAuthMethods = \"ip\"", 2, "RequiredAuthMethods names IP, which chorusd does"},
+    {S "AllowedAuthMethods = \"PWORD\"", 2, "names PWORD"},
     {S "EventLogFile = \"\"", 2, "EventLogFile is empty"},
     {S "EventTimeStamp = \"%H\n\"", 2, "unterminated quoted string"},
     {S "\n\nDaemonUser = \"spread", 4, "unterminated quoted string"},

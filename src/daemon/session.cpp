@@ -384,8 +384,8 @@ bool session::handle_request(cl::request_kind kind, const cl::header& h,
       payload.reserve(1 + cl::header_bytes + names.size() + data.size());
       payload.push_back(static_cast<std::byte>(wire::group_msg_kind::data));
       util::byte_writer w(payload);
-      cl::encode_header(w, h.type, h.sender, h.num_groups, h.hint, h.data_len);
-      w.bytes(names);
+      cl::encode_header(w, cl::carried_type(h.type), h.sender, h.num_groups, h.hint, h.data_len);
+      cl::encode_group_names(w, *groups);  // re-encoded: a name without its NUL gets one
       w.bytes(data);
       svc = cl::service_of(h.type);
       break;

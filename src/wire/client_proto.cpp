@@ -67,21 +67,16 @@ connect_parse rejected(std::int8_t code) {
   return p;
 }
 
-// §2.4 rule 1 (plus Chorus's bit whitelist): which request `type` names.
+// §2.4 rule 1: which request `type` names. Bits beyond the service or the group operation are
+// tolerated, as Spread's daemon tolerates them (its library passes the caller's whole service
+// word through, DROP_RECV or DONT_BLOCK included); carried_type() drops them.
 util::result<request_kind> classify(std::uint32_t type) {
   const std::uint32_t service = type & regular_mess;
   const std::uint32_t group_op = type & (join_mess | leave_mess | kill_mess);
   if (std::popcount(service) + std::popcount(group_op) != 1)
     return fail(errc::malformed,
                 "type rule: needs exactly one service bit or exactly one of JOIN/LEAVE/KILL");
-  if (service != 0) {
-    if ((type & ~(regular_mess | self_discard | subgroup_cast)) != 0)
-      return fail(errc::malformed,
-                  "type rule: a multicast may add only SELF_DISCARD and SUBGROUP_CAST");
-    return request_kind::multicast;
-  }
-  if ((type & ~group_op) != 0)
-    return fail(errc::malformed, "type rule: a JOIN/LEAVE/KILL may carry no other bit");
+  if (service != 0) return request_kind::multicast;
   if (group_op == join_mess) return request_kind::join;
   if (group_op == leave_mess) return request_kind::leave;
   return request_kind::kill;
@@ -170,12 +165,21 @@ util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_byte
   return shm_chosen;
 }
 
-std::array<std::byte, auth_choice_bytes> encode_auth_choice(bool shm) {
+std::array<std::byte, auth_choice_bytes> encode_auth_choice(
+    std::span<const std::string_view> methods) {
+  CHORUS_ASSERT(methods.size() <= auth_choice_bytes / auth_name_bytes, "three methods at most");
   std::array<std::byte, auth_choice_bytes> choice{};
-  std::memcpy(choice.data(), null_auth.data(), null_auth.size());
-  if (shm)
-    std::memcpy(choice.data() + auth_name_bytes, shm_auth_method.data(), shm_auth_method.size());
+  for (std::size_t slot = 0; slot < methods.size(); ++slot) {
+    const std::string_view m = methods[slot];
+    CHORUS_ASSERT(m.size() < auth_name_bytes, "a method's name is below 30 bytes");
+    std::memcpy(choice.data() + slot * auth_name_bytes, m.data(), m.size());
+  }
   return choice;
+}
+
+std::array<std::byte, auth_choice_bytes> encode_auth_choice(bool shm) {
+  const std::string_view both[] = {null_auth, shm_auth_method};
+  return encode_auth_choice(std::span(both, shm ? 2 : 1));
 }
 
 bool offers_auth_method(std::string_view list, std::string_view method) {
@@ -275,14 +279,22 @@ util::result<std::vector<std::string>> decode_group_names(std::span<const std::b
     const auto field = names.subspan(i * name_bytes, name_bytes);
     std::string name = field_string(field);
     const std::string where = "group name " + std::to_string(i);
-    if (name.size() == name_bytes) return fail(errc::malformed, where + " has no NUL");
     if (name.empty()) return fail(errc::malformed, where + " is empty");
     if (!std::ranges::all_of(name,
                              [](char c) { return destination_byte(static_cast<std::uint8_t>(c)); }))
       return fail(errc::malformed, where + " has a byte outside 0x23…0x7E");
+    if (name.size() > name_chars_max) name.resize(name_chars_max);  // no NUL: Java's long names
     out.push_back(std::move(name));
   }
   return out;
+}
+
+std::uint32_t carried_type(std::uint32_t type) {
+  return type & (regular_mess | self_discard | subgroup_cast);
+}
+
+void encode_group_names(byte_writer& w, std::span<const std::string> names) {
+  for (const std::string& n : names) write_name(w, n);
 }
 
 status validate_join_leave_group(std::string_view group) {

@@ -124,7 +124,11 @@ util::byte_vector encode_auth_methods(bool offer_shm = false);
 // first empty slot. The value: whether the client chose SHM.
 util::result<bool> check_auth_choice(std::span<const std::byte, auth_choice_bytes> choice,
                                      bool shm_offered = false);
-// The client's step 3: NULL in the first slot, and SHM in the second with `shm`.
+// The client's step 3: each of `methods` (at most 3, each below 30 bytes) in its slot, in order,
+// the unused slots zero.
+std::array<std::byte, auth_choice_bytes> encode_auth_choice(
+    std::span<const std::string_view> methods);
+// NULL in the first slot, and SHM in the second with `shm`.
 std::array<std::byte, auth_choice_bytes> encode_auth_choice(bool shm);
 // Whether a step-2 list ("NULL SHM ": each name followed by one space) names `method`.
 bool offers_auth_method(std::string_view list, std::string_view method);
@@ -168,8 +172,7 @@ enum class request_kind { multicast, join, leave, kill };
 // §2.4 plus Chorus's stricter checks, in this order; the error text names the failed rule:
 //  1. the endian marker in `type` is consistent;
 //  2. exactly one of the six service bits, or exactly one of JOIN/LEAVE/KILL (never both kinds);
-//     a multicast may add self_discard and subgroup_cast and nothing else, a join/leave/kill
-//     nothing at all (spoofed membership/reject/internal bits are refused: Chorus addition);
+//     other bits are tolerated, as upstream tolerates them, and never forwarded (carried_type);
 //  3. sender == the session's private group;
 //  4. 0 <= num_groups <= 100;
 //  5. hint has no bits outside 0x80FFFF80;
@@ -178,15 +181,24 @@ enum class request_kind { multicast, join, leave, kill };
 util::result<request_kind> validate_request(const header& h,
                                             std::string_view session_private_group);
 
+// What of a validated multicast's `type` travels on: the service, SELF_DISCARD and the Flush
+// layer's SUBGROUP_CAST. Whatever else a client left in its service word (DROP_RECV, DONT_BLOCK,
+// membership or reject bits) is dropped, so no receiver mistakes the message for another kind.
+std::uint32_t carried_type(std::uint32_t type);
+
 // Bytes after the header of a validated request (32 × num_groups + data_len); 0 if negative.
 std::size_t request_body_bytes(const header& h);
 
 // Decodes `count` 32-byte name fields from the start of `names` (bytes beyond count × 32 are
-// ignored). Each field must contain a NUL, be non-empty, and every byte before the NUL must be
-// 0x23…0x7E: the legal name bytes 0x24…0x7E plus '#', which private group names ("#a#host")
-// contain. Bytes after the NUL are ignored (the C client copies whole user buffers).
+// ignored). Each field must be non-empty, and every byte before its NUL must be 0x23…0x7E: the
+// legal name bytes 0x24…0x7E plus '#', which private group names ("#a#host") contain. Bytes
+// after the NUL are ignored (the C client copies whole user buffers). A field of 32 name bytes
+// without a NUL (Spread's Java client sends a long name so; Spread's daemon accepts it) is the
+// name's first 31 bytes.
 util::result<std::vector<std::string>> decode_group_names(std::span<const std::byte> names,
                                                           std::int32_t count);
+// Name fields as decode_group_names reads them: each name NUL-padded to 32 bytes.
+void encode_group_names(util::byte_writer& w, std::span<const std::string> names);
 // A JOIN/LEAVE group (§5.3): 1…31 bytes, each 0x24…0x7E, so never '#' (in particular never a
 // leading '#', which the daemon would route as a private group). Same rule as the C and Java
 // clients' own checks.

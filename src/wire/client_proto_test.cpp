@@ -382,13 +382,19 @@ TEST(ClientValidate, TypeRule) {
   expect_invalid(request(join_mess | safe_mess, 1, 0), "type rule");
   expect_invalid(request(join_mess | leave_mess, 1, 0), "type rule");
   expect_invalid(request(self_discard, 1, 0), "type rule");
-  // Spoofed daemon-only bits (Chorus addition).
-  expect_invalid(request(safe_mess | reg_memb_mess | caused_by_join, 1, 0), "type rule");
-  expect_invalid(request(safe_mess | reject_mess, 1, 0), "type rule");
-  expect_invalid(request(reliable_mess | 0x00004000, 1, 0), "type rule");  // RETRANSMIT_TYPE
-  expect_invalid(request(reliable_mess | 0x01000000, 1, 0), "type rule");  // DROP_RECV
-  expect_invalid(request(join_mess | self_discard, 1, 0), "type rule");
-  expect_invalid(request(kill_mess | caused_by_leave, 1, 0), "type rule");
+  // Other bits are tolerated as Spread's daemon tolerates them (its library passes the caller's
+  // word through), and carried_type() keeps only the service, SELF_DISCARD and SUBGROUP_CAST.
+  for (std::uint32_t extra : {reg_memb_mess | caused_by_join, reject_mess, 0x00004000u,
+                              0x01000000u /* DROP_RECV */, 0x10000000u /* DONT_BLOCK */}) {
+    auto r = validate_request(request(reliable_mess | extra, 1, 0), pg_a);
+    ASSERT_TRUE(r.ok()) << std::hex << extra;
+    EXPECT_EQ(*r, request_kind::multicast);
+    EXPECT_EQ(carried_type(reliable_mess | self_discard | extra), reliable_mess | self_discard);
+  }
+  EXPECT_EQ(*validate_request(request(join_mess | self_discard, 1, 0), pg_a), request_kind::join);
+  EXPECT_EQ(*validate_request(request(kill_mess | caused_by_leave, 1, 0), pg_a),
+            request_kind::kill);
+  EXPECT_EQ(carried_type(safe_mess | subgroup_cast), safe_mess | subgroup_cast);
   auto ok = validate_request(request(safe_mess | self_discard | subgroup_cast, 1, 0), pg_a);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(*ok, request_kind::multicast);
@@ -461,8 +467,21 @@ TEST(ClientGroupNames, BytesAfterTheNulAreIgnored) {
   EXPECT_EQ((*r)[0], "g");
 }
 
+TEST(ClientGroupNames, AFullFieldWithoutNulIsItsFirst31Bytes) {
+  // Spread's Java client sends a name of 32 or more characters as 32 bytes with no NUL.
+  auto r = names(cat({byte_vector(32, std::byte{'a'}), field("g")}), 2);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, (std::vector<std::string>{std::string(31, 'a'), "g"}));
+  byte_vector out;
+  byte_writer w(out);
+  encode_group_names(w, *r);
+  ASSERT_EQ(out.size(), 64u);
+  EXPECT_EQ(out[31], std::byte{0});  // re-encoded with its NUL
+  EXPECT_EQ(*names(out, 2), *r);
+}
+
 TEST(ClientGroupNames, Rejections) {
-  EXPECT_FALSE(names(byte_vector(32, std::byte{'a'}), 1).ok());  // no NUL
+  EXPECT_FALSE(names(cat({byte_vector(31, std::byte{'a'}), text(" ")}), 1).ok());  // bad 32nd
   EXPECT_FALSE(names(field(""), 1).ok());                        // empty
   EXPECT_FALSE(names(field("a b"), 1).ok());                     // space
   EXPECT_FALSE(names(field("a\x7f"), 1).ok());                   // DEL

@@ -53,6 +53,9 @@ received receive(mailbox m, service flags = 0, int max_groups = 16, int max_len 
     r.groups.emplace_back(groups[static_cast<std::size_t>(i)].data());
   }
   if (r.ret > 0) r.data.assign(buf.data(), static_cast<std::size_t>(std::min(r.ret, max_len)));
+  if (r.ret == BUFFER_TOO_SHORT && (flags & DROP_RECV) != 0) {
+    r.data.assign(buf.data(), static_cast<std::size_t>(max_len));  // what fitted
+  }
   return r;
 }
 
@@ -109,6 +112,12 @@ TEST_F(SpTest, ConnectGivesThePrivateGroupAndTheVersion) {
   int major = 0, minor = 0, patch = 0;
   EXPECT_EQ(SP_version(&major, &minor, &patch), 1);
   EXPECT_EQ(major * 10000 + minor * 100 + patch, 50001);
+  // Spread's: any NULL pointer and it returns 0 and writes nothing.
+  major = minor = patch = -1;
+  EXPECT_EQ(SP_version(&major, nullptr, &patch), 0);
+  EXPECT_EQ(SP_version(nullptr, &minor, &patch), 0);
+  EXPECT_EQ(SP_version(&major, &minor, nullptr), 0);
+  EXPECT_EQ(major + minor + patch, -3);
 }
 
 TEST_F(SpTest, ConnectOverTcpAndWithATimeout) {
@@ -131,8 +140,17 @@ TEST_F(SpTest, ConnectErrors) {
   // Nothing listens there.
   EXPECT_EQ(SP_connect((d_->endpoint(1) + "-none").c_str(), "x", 0, 1, &m, pg), COULD_NOT_CONNECT);
   EXPECT_EQ(SP_connect("1@127.0.0.1", "x", 0, 1, &m, pg), COULD_NOT_CONNECT);
-  sp_time bad{-1, 0};
-  EXPECT_EQ(SP_connect_timeout(d_->endpoint(1).c_str(), "x", 0, 1, &m, pg, bad), ILLEGAL_TIME);
+  // Spread 5's time rule: one sign for both fields, microseconds below a second.
+  for (sp_time bad : {sp_time{-1, 5}, sp_time{1, -5}, sp_time{0, 1000000}, sp_time{0, -1000000},
+                      sp_time{2, 1000001}}) {
+    EXPECT_EQ(SP_connect_timeout(d_->endpoint(1).c_str(), "x", 0, 1, &m, pg, bad), ILLEGAL_TIME)
+        << bad.sec << " " << bad.usec;
+  }
+  for (sp_time fine : {sp_time{0, 999999}, sp_time{3, 0}}) {
+    ASSERT_EQ(SP_connect_timeout(d_->endpoint(1).c_str(), "t", 0, 1, &m, pg, fine),
+              ACCEPT_SESSION);
+    EXPECT_EQ(SP_disconnect(m), 0);
+  }
   // The daemon's rejects.
   EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "bad name", 0, 1, &m, pg), REJECT_ILLEGAL_NAME);
   connect("taken");
@@ -140,11 +158,21 @@ TEST_F(SpTest, ConnectErrors) {
 }
 
 TEST_F(SpTest, ErrorTextsAreSpreads) {
-  EXPECT_STREQ(SP_strerror(REJECT_NOT_UNIQUE), "Connection rejected, name not unique");
+  // Spread 5.0.1's, word for word.
+  EXPECT_STREQ(SP_strerror(REJECT_NOT_UNIQUE), "Connection rejected, name not unique.");
+  EXPECT_STREQ(SP_strerror(COULD_NOT_CONNECT), "Could not connect.");
+  EXPECT_STREQ(SP_strerror(NET_ERROR_ON_SESSION), "Network socket error. SP_kill() the mailbox.");
+  EXPECT_STREQ(SP_strerror(MESSAGE_TOO_LONG), "Message (body + group names) too large.");
+  EXPECT_STREQ(SP_strerror(ILLEGAL_TIME), "Illegal time.");
+  for (int other : {0, ACCEPT_SESSION, -10, -21, 1234}) {
+    EXPECT_STREQ(SP_strerror(other), "Unrecognized error.") << other;
+  }
   testing::internal::CaptureStdout();
   SP_error(REJECT_NOT_UNIQUE);
+  SP_error(ILLEGAL_SPREAD);
   EXPECT_EQ(testing::internal::GetCapturedStdout(),
-            "SP_error: (-6) Connection rejected, name not unique.\n");
+            "SP_error: (-6) Connection rejected, name not unique.\n"
+            "SP_error: (-1) Illegal spread name provided.\n");
 }
 
 TEST_F(SpTest, EveryServiceIsDeliveredWithItsTypeAndMessType) {
@@ -237,6 +265,27 @@ TEST_F(SpTest, SendErrors) {
   EXPECT_EQ(SP_multicast(a, AGREED_MESS, "g", 0, 1, "x"), ILLEGAL_SESSION);
 }
 
+TEST_F(SpTest, OtherBitsInTheServiceWordGoThroughAndAreIgnored) {
+  // Spread's library sends the caller's word as it is; a DROP_RECV or Flush's DONT_BLOCK left in
+  // it does not break the session, and receivers see the service (and SELF_DISCARD) alone.
+  mailbox a = connect("bits");
+  mailbox b = connect("bits2");
+  join(a, "bitsg");
+  ASSERT_EQ(SP_join(b, "bitsg"), 0);
+  auto view = receive(a, 0, 8, 1024);
+  EXPECT_TRUE(Is_reg_memb_mess(view.type));
+  ASSERT_EQ(SP_multicast(b, AGREED_MESS | DROP_RECV | 0x10000000, "bitsg", 3, 2, "hi"), 2);
+  ASSERT_EQ(SP_multicast(b, SAFE_MESS | SELF_DISCARD | DROP_RECV, "bitsg", 4, 3, "bye"), 3);
+  auto r = receive(a, 0, 8, 100);
+  EXPECT_EQ(r.type, AGREED_MESS);
+  EXPECT_EQ(r.data, "hi");
+  r = receive(a, 0, 8, 100);
+  EXPECT_EQ(r.type, SAFE_MESS | SELF_DISCARD);
+  EXPECT_TRUE(Is_self_discard(r.type));
+  EXPECT_EQ(r.data, "bye");
+  EXPECT_EQ(SP_multicast(b, DROP_RECV, "bitsg", 0, 1, "x"), ILLEGAL_SERVICE);  // no service
+}
+
 TEST_F(SpTest, ShortBufferKeepsTheMessageWithoutDropRecv) {
   mailbox a = connect("short");
   join(a, "sg");
@@ -275,7 +324,8 @@ TEST_F(SpTest, DropRecvCutsAndReportsWhatWasLost) {
   ASSERT_EQ(SP_multicast(a, AGREED_MESS, "dg1", 0, 4, "next"), 4);
   auto r = receive(a, DROP_RECV, 16, 4);  // payload cut
   EXPECT_EQ(r.ret, BUFFER_TOO_SHORT);
-  EXPECT_EQ(r.endian, -10);
+  EXPECT_EQ(r.endian, 0);  // still the endian flag, as in Spread: not the size needed
+  EXPECT_EQ(r.data, "0123");
   r = receive(a, DROP_RECV, 1, 100);  // groups cut: the payload is whole
   EXPECT_EQ(r.ret, 2);
   EXPECT_EQ(r.num_groups, -3);
@@ -323,7 +373,7 @@ TEST_F(SpTest, MembershipMessagesParse) {
     scatter sc{};
     sc.num_elements = 2;
     sc.elements[0] = {body, 7};
-    sc.elements[1] = {body + 7, len - 7};
+    sc.elements[1] = {body + 7, static_cast<std::size_t>(len) - 7};
     membership_info again;
     ASSERT_EQ(SP_scat_get_memb_info(&sc, st, &again), 1);
     EXPECT_TRUE(SP_equal_group_ids(info.gid, again.gid));
@@ -575,12 +625,87 @@ TEST_F(SpTest, TheEventLibraryRunsAMailbox) {
   EXPECT_EQ(E_dequeue(stop_loop, 0, nullptr), 0);
 }
 
-TEST_F(SpTest, OnlyNullAuthenticationCanBeChosen) {
-  EXPECT_EQ(SP_set_auth_method("NULL", nullptr, nullptr), 1);
-  EXPECT_EQ(SP_set_auth_method("PWORD", nullptr, nullptr), 0);
-  const char* names[] = {"NULL", "IP"};
-  EXPECT_EQ(SP_set_auth_methods(1, names, nullptr, nullptr), 1);
-  EXPECT_EQ(SP_set_auth_methods(2, names, nullptr, nullptr), 0);
+// What an authentication callback saw.
+struct auth_probe {
+  int calls = 0;
+  int fd = -1;
+  bool socket = false;  // the descriptor is a connected socket
+  int verdict = 1;
+};
+
+int probe_auth(int fd, void* data) {
+  auto* p = static_cast<auth_probe*>(data);
+  ++p->calls;
+  p->fd = fd;
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  p->socket = getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+  return p->verdict;
+}
+
+// Puts Spread's default (NULL alone) back, whatever a test registered.
+struct default_auth_after {
+  ~default_auth_after() {
+    const char* names[] = {"NULL"};
+    int (*fns[])(int, void*) = {[](int, void*) { return 1; }};
+    void* data[] = {nullptr};
+    EXPECT_EQ(SP_set_auth_methods(1, names, fns, data), 1);
+  }
+};
+
+TEST_F(SpTest, AuthenticationCallbacksRunOnTheSocketDuringConnect) {
+  default_auth_after restore;
+  char pg[MAX_GROUP_NAME];
+  for (const std::string& endpoint : {d_->endpoint(1), d_->tcp_endpoint(1)}) {
+    auth_probe p;
+    ASSERT_EQ(SP_set_auth_method("NULL", probe_auth, &p), 1);
+    mailbox m = -1;
+    ASSERT_EQ(SP_connect(endpoint.c_str(), "authok", 0, 1, &m, pg), ACCEPT_SESSION) << endpoint;
+    EXPECT_EQ(p.calls, 1);
+    EXPECT_EQ(p.fd, m);  // the connection's own socket, which becomes the mailbox
+    EXPECT_TRUE(p.socket);
+    join(m, "authgroup");
+    EXPECT_EQ(SP_disconnect(m), 0);
+  }
+  // Every callback runs, in order, even after one failed; any failure refuses the connection.
+  auth_probe fails{.verdict = 0}, runs;
+  const char* names[] = {"NULL", "NULL"};
+  int (*fns[])(int, void*) = {probe_auth, probe_auth};
+  void* data[] = {&fails, &runs};
+  ASSERT_EQ(SP_set_auth_methods(2, names, fns, data), 1);
+  mailbox m = -1;
+  EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "authbad", 0, 1, &m, pg), REJECT_AUTH);
+  EXPECT_EQ(fails.calls, 1);
+  EXPECT_EQ(runs.calls, 1);
+  // A method the daemon does not offer refuses before anything runs.
+  auth_probe unused;
+  ASSERT_EQ(SP_set_auth_method("IP", probe_auth, &unused), 1);
+  EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "authip", 0, 1, &m, pg), REJECT_AUTH);
+  EXPECT_EQ(unused.calls, 0);
+  // No method at all (Spread accepts the registration): the daemon wants NULL.
+  ASSERT_EQ(SP_set_auth_methods(0, nullptr, nullptr, nullptr), 1);
+  EXPECT_EQ(SP_connect(d_->endpoint(1).c_str(), "authnone", 0, 1, &m, pg), REJECT_AUTH);
+}
+
+TEST_F(SpTest, BadAuthenticationRegistrationsChangeNothing) {
+  default_auth_after restore;
+  auth_probe p;
+  ASSERT_EQ(SP_set_auth_method("NULL", probe_auth, &p), 1);
+  const std::string long_name(30, 'N');
+  EXPECT_EQ(SP_set_auth_method(long_name.c_str(), probe_auth, &p), 0);  // 30 bytes: too long
+  EXPECT_EQ(SP_set_auth_method("NULL", nullptr, nullptr), 0);           // no callback
+  const char* names[] = {"NULL", "NULL", "NULL", "NULL"};
+  int (*fns[])(int, void*) = {probe_auth, probe_auth, probe_auth, nullptr};
+  void* data[] = {&p, &p, &p, &p};
+  EXPECT_EQ(SP_set_auth_methods(4, names, fns, data), 0);  // more than 3
+  EXPECT_EQ(SP_set_auth_methods(-1, names, fns, data), 0);
+  const char* with_long[] = {"NULL", long_name.c_str()};
+  EXPECT_EQ(SP_set_auth_methods(2, with_long, fns, data), 0);  // checked before anything changes
+  mailbox m = -1;
+  char pg[MAX_GROUP_NAME];
+  ASSERT_EQ(SP_connect(d_->endpoint(1).c_str(), "authkept", 0, 1, &m, pg), ACCEPT_SESSION);
+  EXPECT_EQ(p.calls, 1);  // still the one registration that was accepted
+  EXPECT_EQ(SP_disconnect(m), 0);
 }
 
 TEST_F(SpTest, TheDaemonsQuotaIsRejectQuota) {

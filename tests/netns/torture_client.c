@@ -423,7 +423,7 @@ static void log_data(service st, const char *sender, int num_groups, int got, in
   fputs(",\"hfrom\":", logf);
   json_str(hfrom);
   fprintf(logf, ",\"ok\":\"%s\",\"trunc\":%d,\"sd\":%d}", verdict, truncated,
-          Is_selfdiscard_mess(st) ? 1 : 0);
+          Is_self_discard(st) ? 1 : 0);
   fputc('\n', logf);
   int64_t t = now_ns();
   if (t - last_flush_ns > 200000000) {
@@ -450,8 +450,8 @@ static void log_membership(service st, const char *group, int num_groups, int go
     begin_line("trans");
     fputs(",\"g\":", logf);
     json_str(gname);
-    fprintf(logf, ",\"gid\":[%d,%d,%d]", info.gid.memb_id.proc_id, info.gid.memb_id.time,
-            info.gid.index);
+    fprintf(logf, ",\"gid\":[%d,%d,%d]", info.gid.id[0], info.gid.id[1],
+            info.gid.id[2]);
     end_line(0);
     return;
   }
@@ -460,8 +460,8 @@ static void log_membership(service st, const char *group, int num_groups, int go
   begin_line("memb");
   fputs(",\"g\":", logf);
   json_str(gname);
-  fprintf(logf, ",\"gid\":[%d,%d,%d],\"members\":", info.gid.memb_id.proc_id,
-          info.gid.memb_id.time, info.gid.index);
+  fprintf(logf, ",\"gid\":[%d,%d,%d],\"members\":", info.gid.id[0],
+          info.gid.id[1], info.gid.id[2]);
   json_names(rgroups, num_groups < 0 ? rgroups_len : num_groups);
   fputs(",\"vs\":", logf);
   json_names(vs, nvs < 0 ? 0 : nvs);
