@@ -16,6 +16,9 @@ delivery) and the slower receiver's. The libraries compared:
                  requests through shared memory;
   chorus-socket  libchorus over the Unix socket with CHORUS_SHARED_MEMORY=0.
 
+The daemons queue up to a whole run's messages for a client (MaxSessionMessages), so a receiver
+that falls behind the sender is measured, not cut off.
+
 Rounds are interleaved (pattern, chorus, ... per round) so a slow moment of the machine falls on
 both; the table gives each library's median over the rounds and chorus / pattern.
 
@@ -48,20 +51,20 @@ def run_once(bench, cluster, library, transport, count, size, group):
     receivers = []
     for i in (2, 3):
         p = subprocess.Popen([bench, api, "recv", where(i), group, str(count), str(size)],
-                             stdout=subprocess.PIPE, text=True, env=env)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = p.stdout.readline()
         if line.strip() != "joined":
-            raise RuntimeError(f"receiver on d{i}: {line!r}")
+            raise RuntimeError(f"{library} receiver on d{i}: {line!r} {p.communicate()[1]!r}")
         receivers.append(p)
     sender = subprocess.run([bench, api, "send", where(1), group, str(count), str(size), "3",
                              "200"], capture_output=True, text=True, env=env, timeout=300)
     if sender.returncode != 0:
-        raise RuntimeError(f"sender: {sender.stderr}")
+        raise RuntimeError(f"{library} sender: {sender.stderr}")
     rates = [count / float(sender.stdout.split()[3])]
     for p in receivers:
-        out, _ = p.communicate(timeout=300)
+        out, err = p.communicate(timeout=300)
         if p.returncode != 0 or not out.startswith(f"received {count} "):
-            raise RuntimeError(f"receiver: {out!r}")
+            raise RuntimeError(f"{library} receiver: {out!r} {err!r}")
         rates.append(count / float(out.split()[3]))
     return rates[0], min(rates[1:])
 
@@ -84,7 +87,9 @@ def main():
     cases = [(t, s) for t in ("tcp", "unix") for s in sizes]
     libraries = {"tcp": ["pattern", "chorus"], "unix": ["pattern", "chorus-socket", "chorus"]}
     results = {}
-    c = cluster.Cluster(3)
+    # The sender paces itself by its own deliveries only, so a receiver may fall a whole run
+    # behind: the daemons may queue that much for it instead of cutting it off as too slow.
+    c = cluster.Cluster(3, options=(f"MaxSessionMessages = {args.count + 1000}",))
     try:
         c.start_all()
         c.wait_ring([1, 2, 3])
@@ -97,6 +102,10 @@ def main():
                     results.setdefault((transport, size, library), []).append(rate)
                     print(f"round {r + 1}: {transport} {size:>5} B {library:<13} "
                           f"send {rate[0]:>9.0f}/s  receive {rate[1]:>9.0f}/s", flush=True)
+    except BaseException:
+        for i in (1, 2, 3):
+            print(f"---- d{i}'s log ----\n{c.log(i)[-3000:]}", file=sys.stderr)
+        raise
     finally:
         c.close()
 

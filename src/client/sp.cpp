@@ -235,10 +235,14 @@ void to_host_order(std::vector<std::byte>& body, bool transition) {
   }
 }
 
-// The whole message gathered from a scatter (the memb_info functions read it as one buffer).
-std::vector<char> gather(const scatter* sc) {
-  std::vector<char> out;
-  for (const scat_element& e : elements_of(sc)) out.insert(out.end(), e.buf, e.buf + e.len);
+// The first `limit` bytes a scatter holds, as one buffer (all of them by default).
+std::vector<std::byte> gather(const scatter* sc, std::size_t limit = SIZE_MAX) {
+  std::vector<std::byte> out;
+  for (const scat_element& e : elements_of(sc)) {
+    const std::size_t k = std::min(e.len, limit - out.size());
+    const auto* p = reinterpret_cast<const std::byte*>(e.buf);
+    out.insert(out.end(), p, p + k);
+  }
   return out;
 }
 
@@ -403,21 +407,39 @@ int SP_scat_receive(mailbox mbox, service* service_type, char sender[MAX_GROUP_N
     if (auto f = s->read(old); !f) return f.error().code;
     *service_type = static_cast<service>(chorus::client::reject_type(old, h.little_endian));
   }
-  // Group names: those that fit, the rest read and dropped.
-  std::vector<std::byte> names(needed_groups * cl::name_bytes);
-  if (auto f = s->read(names); !f) return f.error().code;
+  // The rest of the message in one read: the names that fit straight into the caller's array
+  // (its rows are the wire's 32-byte fields), the body into the scatter, the rest dropped.
+  thread_local std::vector<iovec> iov;
+  thread_local std::array<std::byte, 16384> sink;
+  iov.clear();
+  auto keep = [](void* p, std::size_t n) {
+    if (n > 0) iov.push_back({p, n});
+  };
+  auto skip = [](std::size_t n) {
+    for (std::size_t k; n > 0; n -= k) {
+      k = std::min(n, sink.size());
+      iov.push_back({sink.data(), k});
+    }
+  };
   const std::size_t kept = std::min(needed_groups, static_cast<std::size_t>(max_groups));
-  for (std::size_t i = 0; i < kept; ++i) {
-    std::memcpy(groups[i], names.data() + i * cl::name_bytes, MAX_GROUP_NAME);
-    groups[i][MAX_GROUP_NAME - 1] = '\0';
+  keep(groups, kept * cl::name_bytes);
+  skip((needed_groups - kept) * cl::name_bytes);
+  std::size_t left = needed_bytes;
+  for (const scat_element& e : elements_of(scat_mess)) {
+    const std::size_t k = std::min(e.len, left);
+    keep(e.buf, k);
+    left -= k;
   }
+  skip(left);
+  if (auto f = s->read(iov); !f) return f.error().code;
+  for (std::size_t i = 0; i < kept; ++i) groups[i][MAX_GROUP_NAME - 1] = '\0';
   *num_groups = groups_short ? -h.num_groups : h.num_groups;
-  // The body: as much as fits, the rest read and dropped.
-  std::vector<std::byte> body(needed_bytes);
-  if (auto f = s->read(body); !f) return f.error().code;
   const bool transition = (h.type & cl::transition_mess) != 0;
-  if (membership && h.little_endian != host_little) to_host_order(body, transition);
-  scatter_copy(scat_mess, body);
+  if (membership && h.little_endian != host_little) {
+    auto body = gather(scat_mess, needed_bytes);
+    to_host_order(body, transition);
+    scatter_copy(scat_mess, body);
+  }
   if (membership && (h.type & cl::reg_memb_mess) != 0) {
     // mess_type of a regular membership: our own index among the members (libspread).
     for (std::size_t i = 0; i < kept; ++i) {
@@ -498,19 +520,21 @@ int SP_get_vs_set_members(const char* memb_mess, const vs_set_info* vs_set,
 int SP_scat_get_memb_info(const scatter* memb_mess_scat, const service service_type,
                           membership_info* memb_info) {
   auto flat = gather(memb_mess_scat);
-  return SP_get_memb_info(flat.data(), service_type, memb_info);
+  return SP_get_memb_info(reinterpret_cast<const char*>(flat.data()), service_type, memb_info);
 }
 
 int SP_scat_get_vs_sets_info(const scatter* memb_mess_scat, vs_set_info* vs_sets, int num_vs_sets,
                              unsigned int* my_vs_set_index) {
   auto flat = gather(memb_mess_scat);
-  return SP_get_vs_sets_info(flat.data(), vs_sets, num_vs_sets, my_vs_set_index);
+  return SP_get_vs_sets_info(reinterpret_cast<const char*>(flat.data()), vs_sets, num_vs_sets,
+                             my_vs_set_index);
 }
 
 int SP_scat_get_vs_set_members(const scatter* memb_mess_scat, const vs_set_info* vs_set,
                                char member_names[][MAX_GROUP_NAME], int member_names_count) {
   auto flat = gather(memb_mess_scat);
-  return SP_get_vs_set_members(flat.data(), vs_set, member_names, member_names_count);
+  return SP_get_vs_set_members(reinterpret_cast<const char*>(flat.data()), vs_set, member_names,
+                               member_names_count);
 }
 
 int SP_set_auth_method(const char* auth_name, int (*authenticate)(int, void*), void* auth_data) {

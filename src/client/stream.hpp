@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/uio.h>
+
 #include "chorus/result.hpp"
 #include "wire/client_proto.hpp"
 
@@ -127,8 +129,10 @@ class stream {
   result<wire::client::header> next_header(std::optional<clock::time_point> deadline = {});
   // Keeps `h` so the next next_header() returns it again (short buffer without DROP_RECV).
   void save_header(wire::client::header h) { saved_ = std::move(h); }
-  // Reads exactly out.size() body bytes / skips n bytes of the current message.
+  // Reads exactly out.size() body bytes / fills every part in turn (one system call when the
+  // bytes are there) / skips n bytes of the current message.
   result<void> read(std::span<std::byte> out);
+  result<void> read(std::span<iovec> parts);
   result<void> discard(std::size_t n);
   // A failed stream stays failed: every later call says net_error_on_session.
   bool failed() const noexcept { return failed_; }
@@ -147,6 +151,7 @@ class stream {
   stream(int fd, std::string private_group, std::array<std::uint8_t, 3> version,
          std::chrono::microseconds busy_poll, std::unique_ptr<shm_output> shm);
   result<void> read_exact(std::byte* p, std::size_t n, std::optional<clock::time_point> deadline);
+  result<void> read_exact(std::span<iovec> parts, std::optional<clock::time_point> deadline);
   // Shared memory: copies `bytes` into the ring, waiting for room as needed (send_mutex_ held).
   result<void> put(std::span<const std::byte> bytes);
   result<void> publish();
