@@ -4,14 +4,18 @@
  *   sp_bench chorus|pattern send SPREAD GROUP COUNT BYTES MEMBERS WINDOW
  *     joins GROUP, waits until it has MEMBERS members, sends COUNT AGREED messages of BYTES
  *     bytes with at most WINDOW of its own not yet delivered back to it (Spread's flooder),
- *     and prints "sent COUNT in SECONDS s" (first send to last own delivery);
+ *     and prints "sent COUNT in SECONDS s cpu MICROSECONDS us/message" (first send to last own
+ *     delivery; the process's CPU time over the run, per message);
  *   sp_bench chorus|pattern recv SPREAD GROUP COUNT BYTES
- *     joins GROUP, prints "joined", receives until COUNT data messages arrived and prints
- *     "received COUNT in SECONDS s" (first to last).
+ *     joins GROUP, prints "joined", waits for a line on stdin (the script sends it once the
+ *     sender is done, so everything is waiting for it), receives until COUNT data messages
+ *     arrived and prints "received COUNT in SECONDS s cpu MICROSECONDS us/message" (first to
+ *     last: the library draining its mailbox, without a wake-up per message).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <sp.h>
@@ -30,6 +34,14 @@ static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* This process's CPU time (user and system) in microseconds. */
+static double cpu_us(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+         (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 static void die(const char *what, int code) {
@@ -101,20 +113,27 @@ int main(int argc, char **argv) {
   if (r != ACCEPT_SESSION) die("connect", r);
   join(group);
   long got = 0;
-  double first = 0;
+  double first = 0, cpu_first = 0;
   if (!sending) {
     wait_for_members(1);
     printf("joined\n");
     fflush(stdout);
+    char go[16];
+    if (fgets(go, sizeof go, stdin) == NULL) return 1;
     while (got < count) {
-      if (receive_data() && got++ == 0) first = now();
+      if (receive_data() && got++ == 0) {
+        first = now();
+        cpu_first = cpu_us();
+      }
     }
-    printf("received %ld in %.6f s\n", got, now() - first);
+    printf("received %ld in %.6f s cpu %.3f us/message\n", got, now() - first,
+           (cpu_us() - cpu_first) / (double)(got - 1 > 0 ? got - 1 : 1));
   } else {
     const int members = atoi(argv[7]);
     const long window = atol(argv[8]);
     wait_for_members(members);
     first = now();
+    cpu_first = cpu_us();
     for (long sent = 0; sent < count; ++sent) {
       r = Pattern ? spp_multicast(Mbox, AGREED_MESS, group, 1, bytes, Buffer)
                   : SP_multicast(Mbox, AGREED_MESS, group, 1, bytes, Buffer);
@@ -126,7 +145,8 @@ int main(int argc, char **argv) {
     while (got < count) {
       got += receive_data();
     }
-    printf("sent %ld in %.6f s\n", count, now() - first);
+    printf("sent %ld in %.6f s cpu %.3f us/message\n", count, now() - first,
+           (cpu_us() - cpu_first) / (double)count);
   }
   fflush(stdout);
   if (Pattern) spp_disconnect(Mbox);

@@ -4,8 +4,9 @@ three chorusd daemons (issue 19, item 6).
 
 Three daemons on 127.0.0.1–3. One sender on d1 floods AGREED messages with 200 of its own
 outstanding (it counts its own deliveries, as Spread's flooder does); one receiver on d2 and one
-on d3 (three members in all). Each run prints the sender's rate (first send to its last own
-delivery) and the slower receiver's. The libraries compared:
+on d3 (three members in all) that start reading once the sender is done, so they drain a full
+mailbox. Each run prints the sender's rate (first send to its last own delivery) and the slower
+receiver's (first message to last). The libraries compared:
 
   pattern        the baseline, bench/spread_pattern.c: a client making the system calls Spread
                  5.0.1's libspread makes per message (blocking socket; a send is one send() for
@@ -16,11 +17,14 @@ delivery) and the slower receiver's. The libraries compared:
                  requests through shared memory;
   chorus-socket  libchorus over the Unix socket with CHORUS_SHARED_MEMORY=0.
 
-The daemons queue up to a whole run's messages for a client (MaxSessionMessages), so a receiver
-that falls behind the sender is measured, not cut off.
+The daemons queue a whole run's messages for a client (MaxSessionMessages); keep COUNT × (BYTES +
+80) below the daemon's 64 MiB per client.
 
+Besides the rates, which the daemons set more than the clients, each client prints its own CPU
+time (user and system) per message: the cost of the library itself, which is what differs.
 Rounds are interleaved (pattern, chorus, ... per round) so a slow moment of the machine falls on
-both; the table gives each library's median over the rounds and chorus / pattern.
+all; the table gives each library's median over the rounds and how many times less CPU per
+message it needs than the pattern.
 
 Usage: bench/sp_bench.py [--build build] [--rounds 3] [--count 50000] [--quick]
 """
@@ -51,7 +55,8 @@ def run_once(bench, cluster, library, transport, count, size, group):
     receivers = []
     for i in (2, 3):
         p = subprocess.Popen([bench, api, "recv", where(i), group, str(count), str(size)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
         line = p.stdout.readline()
         if line.strip() != "joined":
             raise RuntimeError(f"{library} receiver on d{i}: {line!r} {p.communicate()[1]!r}")
@@ -60,20 +65,24 @@ def run_once(bench, cluster, library, transport, count, size, group):
                              "200"], capture_output=True, text=True, env=env, timeout=300)
     if sender.returncode != 0:
         raise RuntimeError(f"{library} sender: {sender.stderr}")
-    rates = [count / float(sender.stdout.split()[3])]
+    words = sender.stdout.split()
+    send_rate, send_cpu = count / float(words[3]), float(words[6])
+    receive_rates, receive_cpus = [], []
     for p in receivers:
-        out, err = p.communicate(timeout=300)
+        out, err = p.communicate("go\n", timeout=300)
         if p.returncode != 0 or not out.startswith(f"received {count} "):
             raise RuntimeError(f"{library} receiver: {out!r} {err!r}")
-        rates.append(count / float(out.split()[3]))
-    return rates[0], min(rates[1:])
+        words = out.split()
+        receive_rates.append(count / float(words[3]))
+        receive_cpus.append(float(words[6]))
+    return send_rate, min(receive_rates), send_cpu, statistics.mean(receive_cpus)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default=str(REPO / "build"))
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--count", type=int, default=50000)
+    ap.add_argument("--count", type=int, default=40000)
     ap.add_argument("--quick", action="store_true", help="one short round (a smoke test)")
     args = ap.parse_args()
     if args.quick:
@@ -101,7 +110,8 @@ def main():
                     rate = run_once(bench, c, library, transport, args.count, size, f"b{run}")
                     results.setdefault((transport, size, library), []).append(rate)
                     print(f"round {r + 1}: {transport} {size:>5} B {library:<13} "
-                          f"send {rate[0]:>9.0f}/s  receive {rate[1]:>9.0f}/s", flush=True)
+                          f"send {rate[0]:>7.0f}/s {rate[2]:5.2f} µs  "
+                          f"receive {rate[1]:>7.0f}/s {rate[3]:5.2f} µs", flush=True)
     except BaseException:
         for i in (1, 2, 3):
             print(f"---- d{i}'s log ----\n{c.log(i)[-3000:]}", file=sys.stderr)
@@ -111,17 +121,20 @@ def main():
 
     print()
     print(f"AGREED, 3 daemons, 1 sender (window 200) + 2 receivers, {args.count} messages, "
-          f"median of {args.rounds} interleaved rounds (messages/s)")
-    print(f"{'transport':<9} {'size':>6}  {'library':<13} {'send':>9} {'receive':>9}  "
-          f"{'vs pattern':>10}")
+          f"median of {args.rounds} interleaved rounds")
+    print("rate: messages/s (the daemons set it); CPU: the client process's user+system time per "
+          "message (the library's cost)")
+    print(f"{'transport':<9} {'size':>6}  {'library':<13} {'send/s':>8} {'recv/s':>8}  "
+          f"{'send CPU':>9} {'recv CPU':>9}  {'CPU: pattern / this':>19}")
     for transport, size in cases:
-        base = statistics.median(x[1] for x in results[(transport, size, "pattern")])
+        def med(library, k):
+            return statistics.median(x[k] for x in results[(transport, size, library)])
         for library in libraries[transport]:
-            runs = results[(transport, size, library)]
-            send = statistics.median(x[0] for x in runs)
-            receive = statistics.median(x[1] for x in runs)
-            print(f"{transport:<9} {size:>4} B  {library:<13} {send:>9.0f} {receive:>9.0f}  "
-                  f"{receive / base:>9.2f}x")
+            gain = (f"{med('pattern', 2) / med(library, 2):.2f}x send "
+                    f"{med('pattern', 3) / med(library, 3):.2f}x recv")
+            print(f"{transport:<9} {size:>4} B  {library:<13} {med(library, 0):>8.0f} "
+                  f"{med(library, 1):>8.0f}  {med(library, 2):>6.2f} µs {med(library, 3):>6.2f} µs"
+                  f"  {gain:>19}")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ result<endpoint> parse_spread_name(std::string_view name) {
   return e;
 }
 
-// A connected, still non-blocking socket.
+// A connected socket, in blocking mode.
 result<int> open_socket(const endpoint& e, std::optional<clock::time_point> deadline) {
   sockaddr_storage addr{};
   socklen_t len = 0;
@@ -147,6 +147,10 @@ result<int> open_socket(const endpoint& e, std::optional<clock::time_point> dead
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
   }
+  // Blocking from here on, as Spread's mailbox is: a read or write that may wait as long as it
+  // takes sleeps in the kernel, one system call; one with a deadline, or a busy-polling read,
+  // passes MSG_DONTWAIT and waits in poll(2) instead.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 
@@ -171,10 +175,16 @@ std::size_t io_batch(std::span<iovec> iov) {
 result<void> write_all(int fd, std::span<iovec> iov, std::optional<clock::time_point> deadline) {
   iov = consume(iov, 0);
   while (!iov.empty()) {
-    msghdr m{};
-    m.msg_iov = iov.data();
-    m.msg_iovlen = io_batch(iov);
-    ssize_t w = ::sendmsg(fd, &m, MSG_NOSIGNAL);
+    const int flags = MSG_NOSIGNAL | (deadline ? MSG_DONTWAIT : 0);
+    ssize_t w;
+    if (iov.size() == 1) {
+      w = ::send(fd, iov[0].iov_base, iov[0].iov_len, flags);
+    } else {
+      msghdr m{};
+      m.msg_iov = iov.data();
+      m.msg_iovlen = io_batch(iov);
+      w = ::sendmsg(fd, &m, flags);
+    }
     if (w > 0) {
       iov = consume(iov, static_cast<std::size_t>(w));
       continue;
@@ -197,8 +207,9 @@ result<void> write_all(int fd, const std::byte* p, std::size_t n,
 
 // Fills every byte of `iov` (which it consumes). The deadline holds until the first byte
 // arrives; once a message has started, the rest of it is read whatever the time (the stream
-// would be out of step otherwise). A read is tried before waiting, so a busy stream costs one
-// system call per read. With `busy_poll`, a read that finds nothing tries again (yielding the
+// would be out of step otherwise). Without a deadline or busy polling the read blocks, one
+// system call; with one, a read is tried before waiting, so a busy stream costs one system
+// call per read. With `busy_poll`, a read that finds nothing tries again (yielding the
 // CPU in between) for that long, or until the deadline, before it sleeps in poll(2): waking a
 // sleeping thread costs tens of microseconds on some hosts, and a poller pays a CPU for not
 // paying them.
@@ -207,10 +218,16 @@ result<void> read_all(int fd, std::span<iovec> iov, std::optional<clock::time_po
   std::optional<clock::time_point> poll_until;
   iov = consume(iov, 0);
   while (!iov.empty()) {
-    msghdr m{};
-    m.msg_iov = iov.data();
-    m.msg_iovlen = io_batch(iov);
-    ssize_t r = ::recvmsg(fd, &m, 0);
+    const int flags = deadline || busy_poll > busy_poll.zero() ? MSG_DONTWAIT : 0;
+    ssize_t r;
+    if (iov.size() == 1) {  // recv(2): the kernel's shorter path for one buffer
+      r = ::recv(fd, iov[0].iov_base, iov[0].iov_len, flags);
+    } else {
+      msghdr m{};
+      m.msg_iov = iov.data();
+      m.msg_iovlen = io_batch(iov);
+      r = ::recvmsg(fd, &m, flags);
+    }
     if (r > 0) {
       iov = consume(iov, static_cast<std::size_t>(r));
       deadline.reset();
@@ -247,6 +264,7 @@ result<void> read_all(int fd, std::byte* p, std::size_t n,
 result<int> read_byte_with_descriptor(int fd, std::byte& b,
                                       std::optional<clock::time_point> deadline) {
   for (;;) {
+    if (deadline && !wait_for(fd, POLLIN, deadline)) return fail(timed_out, "read timed out");
     int passed = -1;
     ssize_t r = shm::receive_byte_with_descriptor(fd, b, passed);
     if (r > 0) return passed;
