@@ -171,15 +171,15 @@ result<message> connection::receive(std::optional<std::chrono::milliseconds> tim
     if (auto f = s_->read(old); !f) return f.error();
     m.type_ = client::reject_type(old, hdr.little_endian);
   }
-  // The group names, then the payload straight into the message.
+  // The group names, then the payload straight into the message, in one read.
   std::vector<std::byte> names(static_cast<std::size_t>(hdr.num_groups) * cl::name_bytes);
-  if (auto f = s_->read(names); !f) return f.error();
+  m.data_.resize(static_cast<std::size_t>(hdr.data_len));
+  iovec parts[] = {{names.data(), names.size()}, {m.data_.data(), m.data_.size()}};
+  if (auto f = s_->read(parts); !f) return f.error();
   for (std::size_t at = 0; at < names.size(); at += cl::name_bytes) {
     const char* p = reinterpret_cast<const char*>(names.data() + at);
     m.groups_.emplace_back(p, strnlen(p, cl::name_bytes));
   }
-  m.data_.resize(static_cast<std::size_t>(hdr.data_len));
-  if (auto f = s_->read(m.data_); !f) return f.error();
   if (m.is_data() || m.is_reject()) {
     const auto hint = client::read_hint(hdr);
     m.message_type_ = hint.mess_type;

@@ -205,7 +205,8 @@ result<void> write_all(int fd, const std::byte* p, std::size_t n,
   return write_all(fd, std::span(&one, 1), deadline);
 }
 
-// Fills every byte of `iov` (which it consumes). The deadline holds until the first byte
+// Reads at least `required` bytes into `iov` (which it consumes), and whatever more of `iov` the
+// same system calls bring; returns how many bytes came. The deadline holds until the first byte
 // arrives; once a message has started, the rest of it is read whatever the time (the stream
 // would be out of step otherwise). Without a deadline or busy polling the read blocks, one
 // system call; with one, a read is tried before waiting, so a busy stream costs one system
@@ -213,11 +214,13 @@ result<void> write_all(int fd, const std::byte* p, std::size_t n,
 // CPU in between) for that long, or until the deadline, before it sleeps in poll(2): waking a
 // sleeping thread costs tens of microseconds on some hosts, and a poller pays a CPU for not
 // paying them.
-result<void> read_all(int fd, std::span<iovec> iov, std::optional<clock::time_point> deadline,
-                      std::chrono::microseconds busy_poll = {}) {
+result<std::size_t> read_some(int fd, std::span<iovec> iov, std::size_t required,
+                              std::optional<clock::time_point> deadline,
+                              std::chrono::microseconds busy_poll = {}) {
   std::optional<clock::time_point> poll_until;
+  std::size_t got = 0;
   iov = consume(iov, 0);
-  while (!iov.empty()) {
+  while (got < required) {
     const int flags = deadline || busy_poll > busy_poll.zero() ? MSG_DONTWAIT : 0;
     ssize_t r;
     if (iov.size() == 1) {  // recv(2): the kernel's shorter path for one buffer
@@ -229,6 +232,7 @@ result<void> read_all(int fd, std::span<iovec> iov, std::optional<clock::time_po
       r = ::recvmsg(fd, &m, flags);
     }
     if (r > 0) {
+      got += static_cast<std::size_t>(r);
       iov = consume(iov, static_cast<std::size_t>(r));
       deadline.reset();
       continue;
@@ -250,6 +254,15 @@ result<void> read_all(int fd, std::span<iovec> iov, std::optional<clock::time_po
     }
     return fail(connection_closed, std::string("read: ") + std::strerror(errno));
   }
+  return got;
+}
+
+result<void> read_all(int fd, std::span<iovec> iov, std::optional<clock::time_point> deadline,
+                      std::chrono::microseconds busy_poll = {}) {
+  std::size_t n = 0;
+  for (const iovec& v : iov) n += v.iov_len;
+  auto r = read_some(fd, iov, n, deadline, busy_poll);
+  if (!r) return r.error();
   return {};
 }
 
@@ -632,14 +645,41 @@ result<void> stream::read_exact(std::byte* p, std::size_t n,
   return read_exact(std::span(&one, 1), deadline);
 }
 
+namespace {
+// A header's byte order, from the endian marker of its type field (spec §2.2): bytes 0 and 3
+// carry 0x80 when the sender wrote it little-endian.
+bool marked_little_endian(std::span<const std::byte> header) {
+  return (static_cast<std::uint8_t>(header[0]) & 0x80) != 0 &&
+         (static_cast<std::uint8_t>(header[3]) & 0x80) != 0;
+}
+
+// What follows a header on the stream: the names, the data, and a reject's old type.
+std::size_t rest_of(const cl::header& h) {
+  const bool reject = (h.type & cl::reject_mess) != 0;
+  return static_cast<std::size_t>(h.num_groups) * cl::name_bytes +
+         static_cast<std::size_t>(h.data_len) + (reject ? cl::reject_old_type_bytes : 0);
+}
+}  // namespace
+
 result<wire::client::header> stream::next_header(std::optional<clock::time_point> deadline) {
   if (saved_) {
     auto h = std::move(*saved_);
     saved_.reset();
     return h;
   }
+  if (remaining_ > 0) {  // the last message was not read to its end: drop the rest
+    if (auto f = discard(remaining_); !f) return f.error();
+  }
   std::array<std::byte, cl::header_bytes> raw{};
-  if (auto f = read_exact(raw.data(), raw.size(), deadline); !f) {
+  const std::size_t held = ahead_len_.exchange(0);
+  std::memcpy(raw.data(), ahead_.data(), held);
+  if (held == ahead_.size() && marked_little_endian(raw)) {
+    // All but the last byte came with the previous message. It is data_len's high byte, zero
+    // for any message below 16 MiB; it is read with the rest of the message and checked then.
+    tail_pending_ = true;
+  } else if (auto f = read_exact(raw.data() + held, raw.size() - held,
+                                 held > 0 ? std::nullopt : deadline);
+             !f) {
     return f.error();
   }
   auto h = cl::decode_header(raw);
@@ -647,20 +687,59 @@ result<wire::client::header> stream::next_header(std::optional<clock::time_point
     failed_ = true;
     return fail(illegal_message, "the daemon sent a header with a negative length");
   }
+  remaining_ = rest_of(h);
   return h;
 }
 
 result<void> stream::read(std::span<std::byte> out) {
-  return read_exact(out.data(), out.size(), std::nullopt);
+  iovec one{out.data(), out.size()};
+  return read(std::span(&one, 1));
 }
 
-result<void> stream::read(std::span<iovec> parts) { return read_exact(parts, std::nullopt); }
+result<void> stream::read(std::span<iovec> parts) {
+  if (closed_) return fail(illegal_session, "the connection was closed");
+  if (failed_) return fail(net_error_on_session, describe(net_error_on_session));
+  std::size_t wanted = 0;
+  for (const iovec& v : parts) wanted += v.iov_len;
+  if (wanted > remaining_) {
+    failed_ = true;
+    return fail(sp_bug, "a read past the end of the message");
+  }
+  // One system call when the bytes are there: the header byte still owed, the parts, and, when
+  // this finishes the message, up to all but the last byte of the next header. Never a whole
+  // header: what this library holds is never a message the socket no longer shows, so select()
+  // and poll() on the mailbox stay exact.
+  std::byte tail{};
+  thread_local std::vector<iovec> iov;
+  iov.clear();
+  if (tail_pending_) iov.push_back({&tail, 1});
+  iov.insert(iov.end(), parts.begin(), parts.end());
+  const std::size_t required = wanted + (tail_pending_ ? 1 : 0);
+  const bool finishes = wanted == remaining_;
+  if (finishes) iov.push_back({ahead_.data(), ahead_.size()});
+  auto got = read_some(fd_, iov, required, std::nullopt, busy_poll_);
+  if (!got) {
+    failed_ = true;
+    if (closed_) return fail(illegal_session, "the connection was closed");
+    return got.error();
+  }
+  if (tail_pending_) {
+    tail_pending_ = false;
+    if (tail != std::byte{0}) {
+      failed_ = true;
+      return fail(illegal_message, "a message of 16 MiB or more: this library reads less");
+    }
+  }
+  remaining_ -= wanted;
+  if (finishes) ahead_len_ = *got - required;
+  return {};
+}
 
 result<void> stream::discard(std::size_t n) {
   std::array<std::byte, 4096> sink{};
   while (n > 0) {
     std::size_t k = std::min(n, sink.size());
-    if (auto f = read_exact(sink.data(), k, std::nullopt); !f) return f;
+    if (auto f = read(std::span(sink.data(), k)); !f) return f;
     n -= k;
   }
   return {};
@@ -673,7 +752,7 @@ result<std::size_t> stream::readable() const {
   if (::ioctl(fd_, FIONREAD, &n) != 0) {
     return fail(net_error_on_session, std::string("FIONREAD: ") + std::strerror(errno));
   }
-  return static_cast<std::size_t>(n);
+  return static_cast<std::size_t>(n) + ahead_len_;
 }
 
 void stream::shutdown() noexcept {

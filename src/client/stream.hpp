@@ -137,7 +137,8 @@ class stream {
   // A failed stream stays failed: every later call says net_error_on_session.
   bool failed() const noexcept { return failed_; }
 
-  // Bytes readable without blocking (SP_poll).
+  // Bytes readable without blocking (SP_poll): on the socket, and those of the next header
+  // already read.
   result<std::size_t> readable() const;
   // Wakes a blocked receiver and fails later calls (illegal_session); the descriptor closes with
   // the last owner.
@@ -164,6 +165,14 @@ class stream {
   std::mutex send_mutex_;
   std::mutex receive_mutex_;
   std::optional<wire::client::header> saved_;
+  // Bytes of the current message (after its header) not read yet.
+  std::size_t remaining_ = 0;
+  // The start of the next header, read with the end of the last message: at most 47 bytes, so
+  // the socket still holds part of every message this library has begun.
+  std::array<std::byte, wire::client::header_bytes - 1> ahead_{};
+  std::atomic<std::size_t> ahead_len_ = 0;  // atomic: readable() needs no receive lock
+  // The current header's last byte is still on the socket (next_header() did not wait for it).
+  bool tail_pending_ = false;
   std::atomic<bool> failed_ = false;
   std::atomic<bool> closed_ = false;  // shutdown() or close_now() was called
   std::unique_ptr<shm_output> shm_;   // the request ring, in a shared-memory session

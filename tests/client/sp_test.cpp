@@ -4,6 +4,7 @@
 #include "sp.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -284,6 +285,56 @@ TEST_F(SpTest, OtherBitsInTheServiceWordGoThroughAndAreIgnored) {
   EXPECT_TRUE(Is_self_discard(r.type));
   EXPECT_EQ(r.data, "bye");
   EXPECT_EQ(SP_multicast(b, DROP_RECV, "bitsg", 0, 1, "x"), ILLEGAL_SERVICE);  // no service
+}
+
+// Whether select()/poll() on the mailbox says a message is waiting, without waiting.
+bool readable_now(mailbox m) {
+  pollfd p{m, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+// Waits (up to 10 s) until the daemon has written at least `bytes` to the mailbox.
+void wait_for_bytes(mailbox m, int bytes) {
+  for (int i = 0; i < 10000 && SP_poll(m) < bytes; ++i) {
+    pollfd p{m, POLLIN, 1};
+    ::poll(&p, 1, 1);
+  }
+  ASSERT_GE(SP_poll(m), bytes);
+}
+
+TEST_F(SpTest, SelectOnTheMailboxStaysExact) {
+  // The library reads the start of the next header with the end of a message; it must never
+  // hold a message the socket no longer shows, or a program waiting in select() would sleep
+  // with a message waiting. The last case is the self-leave, which is a header and nothing else.
+  mailbox a = connect("exact");
+  join(a, "exactg");
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "exactg", 1, 3, "one"), 3);
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "exactg", 2, 100, std::string(100, 'b').c_str()), 100);
+  ASSERT_EQ(SP_multicast(a, AGREED_MESS, "exactg", 3, 5, "three"), 5);
+  ASSERT_EQ(SP_leave(a, "exactg"), 0);
+  const int one = 48 + 32 + 3, two = 48 + 32 + 100, three = 48 + 32 + 5, leave = 48;
+  wait_for_bytes(a, one + two + three + leave);
+  auto r = receive(a);
+  EXPECT_EQ(r.data, "one");
+  EXPECT_TRUE(readable_now(a));
+  EXPECT_EQ(SP_poll(a), two + three + leave);  // SP_poll counts what was read ahead
+  // Too short for the second: it stays, and still shows.
+  r = receive(a, 0, 16, 10);
+  EXPECT_EQ(r.ret, BUFFER_TOO_SHORT);
+  EXPECT_EQ(r.endian, -100);
+  EXPECT_TRUE(readable_now(a));
+  r = receive(a);
+  EXPECT_EQ(r.data, std::string(100, 'b'));
+  EXPECT_EQ(r.mess_type, 2);
+  r = receive(a);
+  EXPECT_EQ(r.data, "three");
+  EXPECT_TRUE(readable_now(a));  // only the self-leave is left: a header with nothing after it
+  EXPECT_EQ(SP_poll(a), leave);
+  r = receive(a);
+  EXPECT_TRUE(Is_self_leave(r.type)) << r.type;
+  EXPECT_EQ(r.sender, "exactg");
+  EXPECT_FALSE(readable_now(a));
+  EXPECT_EQ(SP_poll(a), 0);
 }
 
 TEST_F(SpTest, ShortBufferKeepsTheMessageWithoutDropRecv) {
