@@ -72,16 +72,16 @@ result<endpoint> parse_spread_name(std::string_view name) {
       return fail(illegal_spread, "no host after '@' in '" + std::string(name) + "'");
     }
   }
+  // Built by appending: GCC 12 at -O3 warns (-Wrestrict, a false positive) on "'" + string.
+  auto not_a_name = [&] {
+    std::string why = "'";
+    why.append(name).append("' is not <port>, <port>@<host> or a socket path");
+    return fail(illegal_spread, std::move(why));
+  };
   unsigned long value = 0;
-  if (port.empty() || port.size() > 5) {
-    return fail(illegal_spread,
-                "'" + std::string(name) + "' is not <port>, <port>@<host> or a socket path");
-  }
+  if (port.empty() || port.size() > 5) return not_a_name();
   for (char c : port) {
-    if (c < '0' || c > '9') {
-      return fail(illegal_spread,
-                  "'" + std::string(name) + "' is not <port>, <port>@<host> or a socket path");
-    }
+    if (c < '0' || c > '9') return not_a_name();
     value = value * 10 + static_cast<unsigned long>(c - '0');
   }
   if (value == 0 || value > 65535) {

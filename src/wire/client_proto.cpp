@@ -137,6 +137,7 @@ byte_vector encode_auth_methods(bool offer_shm) {
   byte_writer w(out);
   const std::string_view list =
       offer_shm ? "NULL SHM " : "NULL ";  // each name followed by one space, no NUL (§1.3)
+  out.reserve(1 + list.size());  // (GCC 12 at -O3 warns of bounds on the insert without it)
   w.u8(static_cast<std::uint8_t>(list.size()));
   w.bytes(std::as_bytes(std::span(list)));
   return out;
@@ -183,7 +184,13 @@ std::array<std::byte, auth_choice_bytes> encode_auth_choice(bool shm) {
 }
 
 bool offers_auth_method(std::string_view list, std::string_view method) {
-  return (" " + std::string(list)).find(" " + std::string(method) + " ") != std::string::npos;
+  if (method.empty()) return false;
+  while (!list.empty()) {  // the space-separated names, as Spread's client compares them
+    const std::size_t end = std::min(list.find(' '), list.size());
+    if (list.substr(0, end) == method) return true;
+    list.remove_prefix(std::min(end + 1, list.size()));
+  }
+  return false;
 }
 
 byte_vector encode_accept(std::string_view private_group) {

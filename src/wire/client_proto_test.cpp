@@ -241,6 +241,8 @@ TEST(ClientHandshake, SharedMemoryChoice) {
   EXPECT_TRUE(offers_auth_method("NULL SHM ", "NULL"));
   EXPECT_FALSE(offers_auth_method("NULL ", "SHM"));
   EXPECT_FALSE(offers_auth_method("NULL SHMX ", "SHM"));
+  EXPECT_TRUE(offers_auth_method("NULL IP", "IP"));  // the last name needs no space after it
+  EXPECT_FALSE(offers_auth_method("NULL  IP ", ""));
 }
 
 TEST(ClientHandshake, RejectBytes) {

@@ -316,9 +316,11 @@ static void send_one(void) {
 
   char header[512];
   char glist[4 * MAX_GROUP_NAME + 8] = "";
-  for (int i = 0; i < nd; i++) {
-    if (i) strcat(glist, ",");
-    strncat(glist, dest[i], MAX_GROUP_NAME);
+  size_t glen = 0;
+  for (int i = 0; i < nd && glen < sizeof glist; i++) {
+    int n = snprintf(glist + glen, sizeof glist - glen, "%s%.*s", i ? "," : "",
+                     MAX_GROUP_NAME - 1, dest[i]);
+    if (n > 0) glen += (size_t)n;
   }
   int hl = snprintf(header, sizeof header, "T1|%s|%lu|%d|%s|", private_group, ctr, svc, glist);
   /* the size field's width depends on the size; iterate until it is stable */
