@@ -6,8 +6,10 @@
 // own side). Random histories (members join, leave and crash, the network splits and heals, and
 // flush requests are answered late) are checked for what View Synchrony promises:
 //   VS1 a data message is delivered in the view it was sent in, from a member of that view;
-//   VS2 members that install the same two consecutive views (without leaving in between)
-//       delivered the same messages, in the same order, between them;
+//   VS2 members that install the same two consecutive views (without leaving in between), and
+//       come to the second together (after a network change: the same names in its body, those
+//       of the first view that came with them, spec §4.2), delivered the same messages, in the
+//       same order, between them;
 //   VS3 every member that installs a view gets the same member list for it;
 //   VS4 once every flush request is answered and the traffic stops, every member has installed
 //       the last SP view of its component and is steady.
@@ -154,8 +156,13 @@ class world {
           continue;
         }
         const std::string to = e.substr(5, e.find(' ', 5) - 5);
+        // After a network change only members that came together (the view's names, §4.2)
+        // share a history; after a join, leave or disconnect all members did.
+        const std::string type_and_names = e.substr(e.find(' ', 5) + 1);
+        const bool network = (std::stoul(type_and_names) & cl::caused_by_network) != 0;
+        const std::string together = network ? type_and_names : "";
         if (!from.empty()) {
-          auto [it, fresh] = between.try_emplace({from, to}, got);
+          auto [it, fresh] = between.try_emplace({from, to + " " + together}, got);
           ASSERT_TRUE(fresh || it->second == got)
               << who << " delivered other messages between " << from << " and " << to << "\n"
               << logs() << history_.str();
@@ -229,7 +236,9 @@ class world {
           m.asked = true;
           break;
         case action::kind::deliver_view: {
-          m.log.push_back("view " + key(a.id) + " " + std::to_string(a.type));
+          std::string names;
+          for (const std::string& n : a.names) names += n + ",";
+          m.log.push_back("view " + key(a.id) + " " + std::to_string(a.type) + " " + names);
           installs_[key(a.id)].push_back(a.members);
           m.asked = false;  // a new view: any request was for an older change
           break;
