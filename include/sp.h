@@ -1,9 +1,12 @@
 /* sp.h — Spread's C client API (Spread 4.x/5.x), implemented by Chorus's client library.
  *
- * A program written for Spread compiles unchanged against this header and links with -lchorus
- * (pkg-config: chorus; CMake: find_package(Chorus), target Chorus::chorus). The names, signatures,
- * constants and values are Spread's; behaviour follows Spread's libspread and its man pages,
- * including the short-buffer rules of SP_receive (BUFFER_TOO_SHORT, GROUPS_TOO_SHORT, DROP_RECV).
+ * A program written for Spread compiles unchanged against this header (which includes
+ * sp_events.h and sp_func.h, as Spread's does) and links with -lchorus or Spread's own names,
+ * -lspread, -lspread-core, -ltspread-core (pkg-config: chorus, spread, ...; CMake:
+ * find_package(Chorus), Chorus::chorus, Chorus::spread-core, ...). The names, types,
+ * signatures, constants and values are Spread 5.0.1's; behaviour follows Spread's libspread and
+ * its man pages, including the short-buffer rules of SP_receive (BUFFER_TOO_SHORT,
+ * GROUPS_TOO_SHORT, DROP_RECV). What still differs: docs/client.md, "Porting from Spread".
  *
  * Threads: as Spread documents for multithreaded clients. Any number of threads may send on
  * one mailbox (each message goes out whole), receives on one mailbox are serialized, and
